@@ -19,7 +19,10 @@ const NON_CONFIG_VARS: &[&str] = &["BERTH_CONFIG", "BERTH_LOG", "BERTH_SHARED"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid YAML: {message}")]
     Yaml { path: PathBuf, message: String },
     #[error("config key `{key}`: {message}")]
@@ -29,7 +32,10 @@ pub enum ConfigError {
 }
 
 fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Key { key: key.to_owned(), message: message.into() }
+    ConfigError::Key {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +77,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: "text".into() }
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -93,7 +102,10 @@ pub struct StorageConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { driver: "filesystem".into(), path: String::new() }
+        StorageConfig {
+            driver: "filesystem".into(),
+            path: String::new(),
+        }
     }
 }
 
@@ -110,7 +122,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { manifest_max_bytes: 4 * 1024 * 1024, blob_max_bytes: 0, page_max: 10_000 }
+        Limits {
+            manifest_max_bytes: 4 * 1024 * 1024,
+            blob_max_bytes: 0,
+            page_max: 10_000,
+        }
     }
 }
 
@@ -123,7 +139,9 @@ pub struct UploadConfig {
 
 impl Default for UploadConfig {
     fn default() -> Self {
-        UploadConfig { expire_after: "24h".into() }
+        UploadConfig {
+            expire_after: "24h".into(),
+        }
     }
 }
 
@@ -136,32 +154,47 @@ impl Config {
     ) -> Result<(Config, Vec<String>), ConfigError> {
         let mut tree = serde_json::to_value(Config::default()).expect("defaults serialize");
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             let file_value: Value = if text.trim().is_empty() {
                 Value::Object(Default::default())
             } else {
-                serde_saphyr::from_str(&text)
-                    .map_err(|e| ConfigError::Yaml { path: path.to_owned(), message: e.to_string() })?
+                serde_saphyr::from_str(&text).map_err(|e| ConfigError::Yaml {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
             };
             if !file_value.is_object() && !file_value.is_null() {
-                return Err(ConfigError::Yaml { path: path.to_owned(), message: "top level must be a mapping".into() });
+                return Err(ConfigError::Yaml {
+                    path: path.to_owned(),
+                    message: "top level must be a mapping".into(),
+                });
             }
             merge(&mut tree, file_value);
         }
         let mut warnings = Vec::new();
-        let mut vars: Vec<_> = env.into_iter().filter(|(k, _)| k.starts_with("BERTH_")).collect();
+        let mut vars: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("BERTH_"))
+            .collect();
         vars.sort();
         for (var, value) in vars {
             if NON_CONFIG_VARS.contains(&var.as_str()) {
                 continue;
             }
-            let path: Vec<String> =
-                var["BERTH_".len()..].split("__").map(|s| s.to_ascii_lowercase()).collect();
+            let path: Vec<String> = var["BERTH_".len()..]
+                .split("__")
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
             match lookup_mut(&mut tree, &path) {
                 Some(slot) if !slot.is_object() => *slot = scalar(&value, slot),
                 Some(_) => {
-                    return Err(ConfigError::Env { var, message: "names a section, not a key".into() });
+                    return Err(ConfigError::Env {
+                        var,
+                        message: "names a section, not a key".into(),
+                    });
                 }
                 None => warnings.push(format!("ignoring {var}: no config key {}", path.join("."))),
             }
@@ -190,8 +223,12 @@ impl Config {
         if self.storage.driver != "filesystem" {
             return Err(key_err("storage.driver", "must be `filesystem`"));
         }
-        if self.limits.manifest_max_bytes == 0 || self.limits.manifest_max_bytes > 64 * 1024 * 1024 {
-            return Err(key_err("limits.manifest_max_bytes", "must be between 1 and 67108864"));
+        if self.limits.manifest_max_bytes == 0 || self.limits.manifest_max_bytes > 64 * 1024 * 1024
+        {
+            return Err(key_err(
+                "limits.manifest_max_bytes",
+                "must be between 1 and 67108864",
+            ));
         }
         if self.limits.page_max == 0 {
             return Err(key_err("limits.page_max", "must be at least 1"));
@@ -201,14 +238,24 @@ impl Config {
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|e| key_err("listen", format!("{:?} is not an address like 127.0.0.1:5000: {e}", self.listen)))
+        self.listen.parse().map_err(|e| {
+            key_err(
+                "listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:5000: {e}",
+                    self.listen
+                ),
+            )
+        })
     }
 
     pub fn upload_expiry(&self) -> Result<Duration, ConfigError> {
-        humantime::parse_duration(&self.uploads.expire_after)
-            .map_err(|e| key_err("uploads.expire_after", format!("{:?}: {e}", self.uploads.expire_after)))
+        humantime::parse_duration(&self.uploads.expire_after).map_err(|e| {
+            key_err(
+                "uploads.expire_after",
+                format!("{:?}: {e}", self.uploads.expire_after),
+            )
+        })
     }
 
     /// The SQLite database file.
@@ -248,13 +295,17 @@ fn merge(base: &mut Value, over: Value) {
 }
 
 fn lookup_mut<'a>(tree: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
-    path.iter().try_fold(tree, |node, key| node.as_object_mut()?.get_mut(key))
+    path.iter()
+        .try_fold(tree, |node, key| node.as_object_mut()?.get_mut(key))
 }
 
 /// Interprets an environment string with the type of the default it replaces.
 fn scalar(raw: &str, current: &Value) -> Value {
     match current {
-        Value::Number(_) => raw.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(raw.into())),
+        Value::Number(_) => raw
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(raw.into())),
         Value::Bool(_) => match raw {
             "true" | "1" | "yes" => Value::Bool(true),
             "false" | "0" | "no" => Value::Bool(false),
@@ -269,7 +320,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -286,13 +340,22 @@ mod tests {
     fn file_then_env_override() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("berth.yaml");
-        std::fs::write(&f, "listen: 127.0.0.1:6000\nlimits:\n  manifest_max_bytes: 1000\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen: 127.0.0.1:6000\nlimits:\n  manifest_max_bytes: 1000\n",
+        )
+        .unwrap();
         let (c, _) = Config::load(Some(&f), env(&[])).unwrap();
         assert_eq!(c.listen, "127.0.0.1:6000");
         assert_eq!(c.limits.manifest_max_bytes, 1000);
         let (c, w) = Config::load(
             Some(&f),
-            env(&[("BERTH_LISTEN", "127.0.0.1:7000"), ("BERTH_LIMITS__MANIFEST_MAX_BYTES", "2000"), ("BERTH_NOPE", "x"), ("BERTH_SHARED", "../shared")]),
+            env(&[
+                ("BERTH_LISTEN", "127.0.0.1:7000"),
+                ("BERTH_LIMITS__MANIFEST_MAX_BYTES", "2000"),
+                ("BERTH_NOPE", "x"),
+                ("BERTH_SHARED", "../shared"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:7000");
@@ -307,15 +370,25 @@ mod tests {
         let f = dir.path().join("berth.yaml");
         std::fs::write(&f, "limits:\n  manifest_max_byte: 1\n").unwrap();
         let e = Config::load(Some(&f), env(&[])).unwrap_err().to_string();
-        assert!(e.contains("limits") && e.contains("manifest_max_byte"), "{e}");
+        assert!(
+            e.contains("limits") && e.contains("manifest_max_byte"),
+            "{e}"
+        );
 
-        let e = Config::load(None, env(&[("BERTH_LIMITS__MANIFEST_MAX_BYTES", "lots")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("BERTH_LIMITS__MANIFEST_MAX_BYTES", "lots")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limits.manifest_max_bytes"), "{e}");
 
-        let e = Config::load(None, env(&[("BERTH_LISTEN", "nowhere")])).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("BERTH_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`listen`"), "{e}");
 
         std::fs::write(&f, "listen: [unclosed\n").unwrap();
-        assert!(matches!(Config::load(Some(&f), env(&[])), Err(ConfigError::Yaml { .. })));
+        assert!(matches!(
+            Config::load(Some(&f), env(&[])),
+            Err(ConfigError::Yaml { .. })
+        ));
     }
 }

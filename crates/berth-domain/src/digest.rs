@@ -38,7 +38,9 @@ pub enum DigestError {
     MissingSeparator(String),
     #[error("digest algorithm {0:?} is not supported (sha256 and sha512 are)")]
     UnsupportedAlgorithm(String),
-    #[error("digest {0:?} has an encoded part of the wrong length or with characters other than lowercase hex")]
+    #[error(
+        "digest {0:?} has an encoded part of the wrong length or with characters other than lowercase hex"
+    )]
     BadEncoding(String),
 }
 
@@ -64,11 +66,16 @@ impl Digest {
             other => return Err(DigestError::UnsupportedAlgorithm(truncate(other))),
         };
         if hex.len() != algorithm.hex_len()
-            || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(DigestError::BadEncoding(truncate(s)));
         }
-        Ok(Digest { algorithm, hex: hex.to_owned() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_owned(),
+        })
     }
 
     /// The sha256 digest of `data`.
@@ -186,11 +193,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        assert!(matches!(Digest::parse("sha256"), Err(DigestError::MissingSeparator(_))));
-        assert!(matches!(Digest::parse("md5:abcd"), Err(DigestError::UnsupportedAlgorithm(_))));
-        assert!(matches!(Digest::parse("sha256:abcd"), Err(DigestError::BadEncoding(_))));
+        assert!(matches!(
+            Digest::parse("sha256"),
+            Err(DigestError::MissingSeparator(_))
+        ));
+        assert!(matches!(
+            Digest::parse("md5:abcd"),
+            Err(DigestError::UnsupportedAlgorithm(_))
+        ));
+        assert!(matches!(
+            Digest::parse("sha256:abcd"),
+            Err(DigestError::BadEncoding(_))
+        ));
         let upper = format!("sha256:{}", "A".repeat(64));
-        assert!(matches!(Digest::parse(&upper), Err(DigestError::BadEncoding(_))));
+        assert!(matches!(
+            Digest::parse(&upper),
+            Err(DigestError::BadEncoding(_))
+        ));
         assert!(Digest::parse(&"x".repeat(10_000)).is_err());
     }
 }

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     TooManyRequests,
     /// Docker's code for a request range that does not match the upload's state.
     RangeInvalid,
+    /// Distribution's code for an `n` query parameter that is not a number.
+    PaginationNumberInvalid,
     /// Not in the spec's table; used for server-side failures so the body keeps the format.
     Unknown,
 }
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::RangeInvalid => "RANGE_INVALID",
+            ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }

@@ -49,7 +49,9 @@ impl RepoName {
                 return Err(NameError::TooManyComponents);
             }
             if !valid_component(component) {
-                return Err(NameError::BadComponent(component.chars().take(80).collect()));
+                return Err(NameError::BadComponent(
+                    component.chars().take(80).collect(),
+                ));
             }
         }
         Ok(RepoName(s.to_owned()))
@@ -184,7 +186,14 @@ mod tests {
 
     #[test]
     fn accepts_spec_names() {
-        for n in ["a", "library/debian", "a/b/c/d/e", "my-org/my__app.v2", "x--y/z_9", "0/1"] {
+        for n in [
+            "a",
+            "library/debian",
+            "a/b/c/d/e",
+            "my-org/my__app.v2",
+            "x--y/z_9",
+            "0/1",
+        ] {
             RepoName::parse(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         }
     }

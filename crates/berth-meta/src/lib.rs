@@ -22,7 +22,9 @@ pub use sqlite::SqliteStore;
 pub enum MetaError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database schema version {found} is newer than this berth knows ({known}); run a newer berth")]
+    #[error(
+        "database schema version {found} is newer than this berth knows ({known}); run a newer berth"
+    )]
     SchemaTooNew { found: i64, known: i64 },
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
@@ -79,10 +81,15 @@ pub struct Referrer {
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
     /// Repository names holding at least one manifest, sorted, after `last`.
-    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>, MetaError>;
+    async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, MetaError>;
 
     /// Records that `digest` is durably in the blob store and readable through `repo`.
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), MetaError>;
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64)
+    -> Result<(), MetaError>;
     /// The blob's size when it is linked to `repo`.
     async fn repo_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, MetaError>;
     /// The blob's size when it is in the store at all (linked anywhere).
@@ -90,15 +97,37 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Removes the link; the bytes stay for other repositories and garbage collection.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool, MetaError>;
 
-    async fn put_manifest(&self, repo: &RepoName, m: &NewManifest, tag: Option<&Tag>) -> Result<(), PutManifestError>;
-    async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<StoredManifest>, MetaError>;
-    async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<StoredManifest>, MetaError>;
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        m: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<(), PutManifestError>;
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, MetaError>;
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, MetaError>;
     /// Deletes a manifest and every tag pointing at it.
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, MetaError>;
     async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<bool, MetaError>;
     /// Tags sorted lexically after `last`; `None` when the repository does not exist.
-    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Option<Vec<String>>, MetaError>;
-    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Referrer>, MetaError>;
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, MetaError>;
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>, MetaError>;
     /// Whether the repository has ever been written to.
     async fn repo_exists(&self, repo: &RepoName) -> Result<bool, MetaError>;
 

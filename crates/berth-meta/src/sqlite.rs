@@ -110,7 +110,11 @@ fn current_version(c: &Connection) -> Result<i64, MetaError> {
     if !has_table {
         return Ok(0);
     }
-    Ok(c.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?)
+    Ok(c.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), MetaError> {
@@ -136,7 +140,11 @@ fn migrate(conn: &mut Connection) -> Result<(), MetaError> {
             params![m.version, m.name, now()],
         )?;
         tx.commit()?;
-        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied schema migration"
+        );
     }
     Ok(())
 }
@@ -146,11 +154,20 @@ fn ensure_repo(tx: &rusqlite::Transaction<'_>, repo: &str) -> Result<i64, MetaEr
         "INSERT INTO repositories (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
         params![repo, now()],
     )?;
-    Ok(tx.query_row("SELECT id FROM repositories WHERE name = ?1", [repo], |r| r.get(0))?)
+    Ok(
+        tx.query_row("SELECT id FROM repositories WHERE name = ?1", [repo], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 fn repo_id(c: &Connection, repo: &str) -> Result<Option<i64>, MetaError> {
-    Ok(c.query_row("SELECT id FROM repositories WHERE name = ?1", [repo], |r| r.get(0)).optional()?)
+    Ok(
+        c.query_row("SELECT id FROM repositories WHERE name = ?1", [repo], |r| {
+            r.get(0)
+        })
+        .optional()?,
+    )
 }
 
 fn parse_digest(s: String) -> Result<Digest, MetaError> {
@@ -158,12 +175,20 @@ fn parse_digest(s: String) -> Result<Digest, MetaError> {
 }
 
 fn stored_manifest(row: (String, String, Vec<u8>)) -> Result<StoredManifest, MetaError> {
-    Ok(StoredManifest { digest: parse_digest(row.0)?, media_type: row.1, content: Bytes::from(row.2) })
+    Ok(StoredManifest {
+        digest: parse_digest(row.0)?,
+        media_type: row.1,
+        content: Bytes::from(row.2),
+    })
 }
 
 #[async_trait]
 impl MetaStore for SqliteStore {
-    async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>, MetaError> {
+    async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, MetaError> {
         let last = last.unwrap_or("").to_owned();
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -177,7 +202,12 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), MetaError> {
+    async fn link_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), MetaError> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.write(move |tx| {
             let id = ensure_repo(tx, &repo)?;
@@ -230,7 +260,12 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn put_manifest(&self, repo: &RepoName, m: &NewManifest, tag: Option<&Tag>) -> Result<(), PutManifestError> {
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        m: &NewManifest,
+        tag: Option<&Tag>,
+    ) -> Result<(), PutManifestError> {
         let repo = repo.to_string();
         let m = m.clone();
         let tag = tag.map(|t| t.to_string());
@@ -292,22 +327,32 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn manifest_by_digest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<StoredManifest>, MetaError> {
+    async fn manifest_by_digest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>, MetaError> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT digest, media_type, content FROM manifests
                  WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1) AND digest = ?2",
             )?;
-            st.query_row(params![repo, digest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?
-                .map(stored_manifest)
-                .transpose()
+            st.query_row(params![repo, digest], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?
+            .map(stored_manifest)
+            .transpose()
         })
         .await
     }
 
-    async fn manifest_by_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<StoredManifest>, MetaError> {
+    async fn manifest_by_tag(
+        &self,
+        repo: &RepoName,
+        tag: &Tag,
+    ) -> Result<Option<StoredManifest>, MetaError> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -315,10 +360,12 @@ impl MetaStore for SqliteStore {
                  JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
                  WHERE t.repo_id = (SELECT id FROM repositories WHERE name = ?1) AND t.name = ?2",
             )?;
-            st.query_row(params![repo, tag], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?
-                .map(stored_manifest)
-                .transpose()
+            st.query_row(params![repo, tag], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?
+            .map(stored_manifest)
+            .transpose()
         })
         .await
     }
@@ -326,10 +373,21 @@ impl MetaStore for SqliteStore {
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool, MetaError> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.write(move |tx| {
-            let Some(id) = repo_id(tx, &repo)? else { return Ok(false) };
-            tx.execute("DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2", params![id, digest])?;
-            tx.execute("DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2", params![id, digest])?;
-            let n = tx.execute("DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2", params![id, digest])?;
+            let Some(id) = repo_id(tx, &repo)? else {
+                return Ok(false);
+            };
+            tx.execute(
+                "DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2",
+                params![id, digest],
+            )?;
+            tx.execute(
+                "DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2",
+                params![id, digest],
+            )?;
+            let n = tx.execute(
+                "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+                params![id, digest],
+            )?;
             Ok::<_, MetaError>(n > 0)
         })
         .await
@@ -347,19 +405,32 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn list_tags(&self, repo: &RepoName, last: Option<&str>, limit: u32) -> Result<Option<Vec<String>>, MetaError> {
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>, MetaError> {
         let repo = repo.to_string();
         let last = last.unwrap_or("").to_owned();
         self.read(move |c| {
-            let Some(id) = repo_id(c, &repo)? else { return Ok(None) };
-            let mut st = c.prepare_cached("SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3")?;
+            let Some(id) = repo_id(c, &repo)? else {
+                return Ok(None);
+            };
+            let mut st = c.prepare_cached(
+                "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+            )?;
             let rows = st.query_map(params![id, last, limit], |r| r.get(0))?;
             Ok(Some(rows.collect::<Result<Vec<String>, _>>()?))
         })
         .await
     }
 
-    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Referrer>, MetaError> {
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>, MetaError> {
         let (repo, subject) = (repo.to_string(), subject.to_string());
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -368,12 +439,24 @@ impl MetaStore for SqliteStore {
                  ORDER BY created_at, digest",
             )?;
             let rows = st.query_map(params![repo, subject], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, i64>(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
                 let (d, media_type, size, artifact_type, annotations) = row?;
-                out.push(Referrer { digest: parse_digest(d)?, media_type, size: size as u64, artifact_type, annotations });
+                out.push(Referrer {
+                    digest: parse_digest(d)?,
+                    media_type,
+                    size: size as u64,
+                    artifact_type,
+                    annotations,
+                });
             }
             Ok(out)
         })
@@ -415,7 +498,10 @@ impl MetaStore for SqliteStore {
     async fn touch_upload(&self, id: &str) -> Result<(), MetaError> {
         let id = id.to_owned();
         self.write(move |tx| {
-            tx.execute("UPDATE uploads SET updated_at = ?2 WHERE id = ?1", params![id, now()])?;
+            tx.execute(
+                "UPDATE uploads SET updated_at = ?2 WHERE id = ?1",
+                params![id, now()],
+            )?;
             Ok::<_, MetaError>(())
         })
         .await

@@ -24,14 +24,19 @@ pub enum ManifestError {
     SchemaVersion(i64),
     #[error("manifest mediaType {body:?} does not match the Content-Type {header:?}")]
     MediaTypeMismatch { body: String, header: String },
-    #[error("cannot tell the manifest's media type: no mediaType field, Content-Type, config or manifests")]
+    #[error(
+        "cannot tell the manifest's media type: no mediaType field, Content-Type, config or manifests"
+    )]
     UnknownMediaType,
     #[error("manifest media type {0:?} is not one this registry stores")]
     UnsupportedMediaType(String),
     #[error("{0} is required for {1}")]
     MissingField(&'static str, &'static str),
     #[error("{field} must not be present in {kind}")]
-    UnexpectedField { field: &'static str, kind: &'static str },
+    UnexpectedField {
+        field: &'static str,
+        kind: &'static str,
+    },
     #[error("descriptor digest is invalid: {0}")]
     Digest(#[from] DigestError),
     #[error("descriptor size {0} is negative")]
@@ -47,7 +52,11 @@ pub struct Descriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: i64,
-    #[serde(rename = "artifactType", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "artifactType",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub artifact_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub annotations: Option<BTreeMap<String, String>>,
@@ -66,7 +75,11 @@ pub struct Platform {
     pub os: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub variant: Option<String>,
-    #[serde(rename = "os.version", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub os_version: Option<String>,
 }
 
@@ -110,7 +123,9 @@ impl Manifest {
 
     /// Blobs that must be present in the repository before the manifest is accepted.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.blobs.iter().filter(|d| !mt::is_foreign_layer(&d.media_type))
+        self.blobs
+            .iter()
+            .filter(|d| !mt::is_foreign_layer(&d.media_type))
     }
 }
 
@@ -135,7 +150,10 @@ pub fn parse(content: &[u8], content_type: Option<&str>) -> Result<Manifest, Man
 
     let media_type = match (&raw.media_type, header) {
         (Some(body), Some(h)) if mt::is_manifest_type(h) && body != h => {
-            return Err(ManifestError::MediaTypeMismatch { body: body.clone(), header: h.to_owned() });
+            return Err(ManifestError::MediaTypeMismatch {
+                body: body.clone(),
+                header: h.to_owned(),
+            });
         }
         (Some(body), _) => body.clone(),
         (None, Some(h)) if mt::is_manifest_type(h) => h.to_owned(),
@@ -150,22 +168,38 @@ pub fn parse(content: &[u8], content_type: Option<&str>) -> Result<Manifest, Man
 
     let (blobs, manifests) = if mt::is_index(&media_type) {
         if raw.config.is_some() {
-            return Err(ManifestError::UnexpectedField { field: "config", kind: "an index" });
+            return Err(ManifestError::UnexpectedField {
+                field: "config",
+                kind: "an index",
+            });
         }
         if raw.layers.is_some() {
-            return Err(ManifestError::UnexpectedField { field: "layers", kind: "an index" });
+            return Err(ManifestError::UnexpectedField {
+                field: "layers",
+                kind: "an index",
+            });
         }
-        let manifests = raw.manifests.ok_or(ManifestError::MissingField("manifests", "an index"))?;
+        let manifests = raw
+            .manifests
+            .ok_or(ManifestError::MissingField("manifests", "an index"))?;
         (Vec::new(), manifests)
     } else {
         if raw.manifests.is_some() {
-            return Err(ManifestError::UnexpectedField { field: "manifests", kind: "an image manifest" });
+            return Err(ManifestError::UnexpectedField {
+                field: "manifests",
+                kind: "an image manifest",
+            });
         }
-        let config = raw.config.ok_or(ManifestError::MissingField("config", "an image manifest"))?;
+        let config = raw
+            .config
+            .ok_or(ManifestError::MissingField("config", "an image manifest"))?;
         let layers = match (raw.layers, media_type.as_str()) {
             (Some(l), _) => l,
             (None, mt::DOCKER_MANIFEST) => {
-                return Err(ManifestError::MissingField("layers", "a Docker image manifest"));
+                return Err(ManifestError::MissingField(
+                    "layers",
+                    "a Docker image manifest",
+                ));
             }
             (None, _) => Vec::new(),
         };
@@ -219,13 +253,19 @@ mod tests {
         let m = parse(image("").as_bytes(), Some(mt::OCI_MANIFEST)).unwrap();
         assert_eq!(m.media_type, mt::OCI_MANIFEST);
         assert_eq!(m.blobs.len(), 2);
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
         assert!(m.subject.is_none());
     }
 
     #[test]
     fn subject_and_artifact_type() {
-        let extra = format!(r#","artifactType":"application/x-sbom","subject":{{"mediaType":"{}","digest":"{D}","size":10}}"#, mt::OCI_MANIFEST);
+        let extra = format!(
+            r#","artifactType":"application/x-sbom","subject":{{"mediaType":"{}","digest":"{D}","size":10}}"#,
+            mt::OCI_MANIFEST
+        );
         let m = parse(image(&extra).as_bytes(), None).unwrap();
         assert_eq!(m.artifact_type.as_deref(), Some("application/x-sbom"));
         assert_eq!(m.subject.unwrap().digest.to_string(), D);
@@ -233,17 +273,34 @@ mod tests {
 
     #[test]
     fn media_type_from_header_or_structure() {
-        let body = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{D}","size":1}}]}}"#, mt::OCI_MANIFEST);
-        assert_eq!(parse(body.as_bytes(), None).unwrap().media_type, mt::OCI_INDEX);
-        assert_eq!(parse(body.as_bytes(), Some(mt::DOCKER_MANIFEST_LIST)).unwrap().media_type, mt::DOCKER_MANIFEST_LIST);
+        let body = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{D}","size":1}}]}}"#,
+            mt::OCI_MANIFEST
+        );
+        assert_eq!(
+            parse(body.as_bytes(), None).unwrap().media_type,
+            mt::OCI_INDEX
+        );
+        assert_eq!(
+            parse(body.as_bytes(), Some(mt::DOCKER_MANIFEST_LIST))
+                .unwrap()
+                .media_type,
+            mt::DOCKER_MANIFEST_LIST
+        );
     }
 
     #[test]
     fn rejects_invalid() {
         assert!(matches!(parse(b"{", None), Err(ManifestError::Json(_))));
         assert!(matches!(parse(b"[]", None), Err(ManifestError::Json(_))));
-        assert!(matches!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None), Err(ManifestError::Schema1)));
-        assert!(matches!(parse(br#"{"schemaVersion":3}"#, None), Err(ManifestError::SchemaVersion(3))));
+        assert!(matches!(
+            parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None),
+            Err(ManifestError::Schema1)
+        ));
+        assert!(matches!(
+            parse(br#"{"schemaVersion":3}"#, None),
+            Err(ManifestError::SchemaVersion(3))
+        ));
         assert!(matches!(
             parse(image("").as_bytes(), Some(mt::DOCKER_MANIFEST)),
             Err(ManifestError::MediaTypeMismatch { .. })
@@ -251,12 +308,21 @@ mod tests {
         let bad = image("").replace(D, "sha256:abc");
         assert!(parse(bad.as_bytes(), None).is_err());
         let neg = image("").replacen("\"size\":0", "\"size\":-1", 1);
-        assert!(matches!(parse(neg.as_bytes(), None), Err(ManifestError::NegativeSize(-1))));
         assert!(matches!(
-            parse(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#, None),
+            parse(neg.as_bytes(), None),
+            Err(ManifestError::NegativeSize(-1))
+        ));
+        assert!(matches!(
+            parse(
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+                None
+            ),
             Err(ManifestError::MissingField("config", _))
         ));
         let odd = br#"{"schemaVersion":2,"mediaType":"text/plain","config":{"mediaType":"a","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0}}"#;
-        assert!(matches!(parse(odd, None), Err(ManifestError::UnsupportedMediaType(_))));
+        assert!(matches!(
+            parse(odd, None),
+            Err(ManifestError::UnsupportedMediaType(_))
+        ));
     }
 }

@@ -13,12 +13,17 @@ use std::time::{Duration, Instant};
 
 /// True when running under CI (`CI=true`), where missing prerequisites are failures.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false" && v != "0")
+        .unwrap_or(false)
 }
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// The `shared/` folder beside the checkout: `BERTH_SHARED` if set, else `../shared`.
@@ -31,7 +36,10 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.join("README.md").exists() {
         return Some(dir.canonicalize().unwrap_or(dir));
     }
-    skip_or_fail(&format!("shared data folder not found at {} (set BERTH_SHARED)", dir.display()));
+    skip_or_fail(&format!(
+        "shared data folder not found at {} (set BERTH_SHARED)",
+        dir.display()
+    ));
     None
 }
 
@@ -46,7 +54,9 @@ pub fn require_tool(tool: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false);
     if !found {
-        skip_or_fail(&format!("{tool} is not installed (run the README's test command, which installs it)"));
+        skip_or_fail(&format!(
+            "{tool} is not installed (run the README's test command, which installs it)"
+        ));
     }
     found
 }
@@ -61,7 +71,11 @@ pub fn skip_or_fail(why: &str) {
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Path of the `berth` binary built by cargo for this test run.
@@ -100,7 +114,12 @@ impl BerthServer {
     }
 
     pub fn builder(bin: impl AsRef<Path>) -> BerthServerBuilder {
-        BerthServerBuilder { bin: bin.as_ref().to_owned(), data_dir: None, args: Vec::new(), env: Vec::new() }
+        BerthServerBuilder {
+            bin: bin.as_ref().to_owned(),
+            data_dir: None,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
     }
 
     /// `127.0.0.1:PORT`
@@ -149,7 +168,11 @@ impl BerthServer {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
             .arg("--listen")
@@ -161,12 +184,18 @@ impl BerthServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
-        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display())));
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display())),
+        );
         self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut()
@@ -179,7 +208,11 @@ impl BerthServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("berth did not answer on {} within 30s:\n{}", self.url(), self.log());
+        panic!(
+            "berth did not answer on {} within 30s:\n{}",
+            self.url(),
+            self.log()
+        );
     }
 }
 
@@ -218,7 +251,10 @@ impl BerthServerBuilder {
         let (tmp, data_dir) = match self.data_dir {
             Some(d) => (None, d),
             None => {
-                let t = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+                let t = tempfile::Builder::new()
+                    .prefix("berth-test-")
+                    .tempdir()
+                    .expect("tempdir");
                 let d = t.path().join("data");
                 (Some(t), d)
             }

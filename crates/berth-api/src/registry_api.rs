@@ -1,0 +1,521 @@
+//! The OCI distribution API endpoints (`/v2/...`).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_blob::{BlobContent, ByteStream, UploadId};
+use berth_domain::media_type as mt;
+use berth_domain::{Digest, ErrorCode, Reference, RepoName};
+use berth_registry::{Page, RegistryError};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::headers::{
+    accept_list, blob_range, content_length, has_body, upload_content_range, upload_range,
+};
+use crate::route::{self, Route};
+
+type ApiResult = Result<Response, ApiError>;
+
+const DIGEST_HEADER: &str = "Docker-Content-Digest";
+const UPLOAD_UUID: &str = "Docker-Upload-UUID";
+
+/// The single entry point: routes by hand (see [`crate::route`]) and maps every error.
+pub async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
+    match handle(app, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(app: AppState, req: Request) -> ApiResult {
+    let path = req.uri().path().to_owned();
+    let query: HashMap<String, String> = Query::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let Some(route) = route::parse(&path) else {
+        return Err(ApiError::unsupported_route());
+    };
+    let method = req.method().clone();
+    let reg = &app.registry;
+    let name = |n: &str| RepoName::parse(n).map_err(ApiError::name_invalid);
+    match (route, &method) {
+        (Route::Base, &Method::GET | &Method::HEAD) => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({}),
+            &method,
+        )),
+        (Route::Catalog, &Method::GET) => {
+            let (n, last) = pagination(&query)?;
+            let page = reg.catalog(n, last).await?;
+            let link = page_link("/v2/_catalog", &page);
+            let mut resp = json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "repositories": page.items }),
+                &method,
+            );
+            add_link(&mut resp, link);
+            Ok(resp)
+        }
+        (Route::Tags { name: n }, &Method::GET) => {
+            let repo = name(n)?;
+            let (n, last) = pagination(&query)?;
+            let page = reg.tags(&repo, n, last).await?;
+            let link = page_link(&format!("/v2/{repo}/tags/list"), &page);
+            let mut resp = json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "name": repo.as_str(), "tags": page.items }),
+                &method,
+            );
+            add_link(&mut resp, link);
+            Ok(resp)
+        }
+        (Route::Manifest { name: n, reference }, m) => {
+            let repo = name(n)?;
+            match *m {
+                Method::GET | Method::HEAD => {
+                    manifest_get(&app, &repo, reference, req.headers(), m).await
+                }
+                Method::PUT => manifest_put(&app, &repo, reference, req).await,
+                Method::DELETE => {
+                    let r = Reference::parse(reference).map_err(ApiError::name_invalid)?;
+                    reg.manifest_delete(&repo, &r).await?;
+                    Ok(StatusCode::ACCEPTED.into_response())
+                }
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        (Route::Blob { name: n, digest }, m) => {
+            let repo = name(n)?;
+            let digest = parse_digest(digest)?;
+            match *m {
+                Method::GET | Method::HEAD => {
+                    blob_get(&app, &repo, &digest, req.headers(), m).await
+                }
+                Method::DELETE => {
+                    reg.blob_delete(&repo, &digest).await?;
+                    Ok(StatusCode::ACCEPTED.into_response())
+                }
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        (Route::UploadStart { name: n }, &Method::POST) => {
+            upload_start(&app, &name(n)?, &query, req).await
+        }
+        (Route::Upload { name: n, id }, m) => {
+            let repo = name(n)?;
+            let id = UploadId::parse(id)
+                .ok_or_else(|| ApiError::from(RegistryError::BlobUploadUnknown))?;
+            match *m {
+                Method::GET => {
+                    let offset = reg.upload_offset(&repo, id).await?;
+                    Ok(upload_response(StatusCode::NO_CONTENT, &repo, id, offset))
+                }
+                Method::PATCH => upload_patch(&app, &repo, id, req).await,
+                Method::PUT => upload_put(&app, &repo, id, &query, req).await,
+                Method::DELETE => {
+                    reg.upload_cancel(&repo, id).await?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                }
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        (Route::Referrers { name: n, digest }, &Method::GET) => {
+            let repo = name(n)?;
+            let digest = parse_digest(digest)?;
+            let filter = query
+                .get("artifactType")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty());
+            let entries = reg.referrers(&repo, &digest, filter).await?;
+            let manifests: Vec<serde_json::Value> = entries
+                .into_iter()
+                .map(|e| {
+                    let mut d = serde_json::json!({ "mediaType": e.media_type, "digest": e.digest.to_string(), "size": e.size });
+                    if let Some(a) = e.artifact_type {
+                        d["artifactType"] = a.into();
+                    }
+                    if let Some(a) = e.annotations {
+                        d["annotations"] = a;
+                    }
+                    d
+                })
+                .collect();
+            let body = serde_json::json!({ "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": manifests });
+            let mut resp = json_response(StatusCode::OK, &body, &method);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(mt::OCI_INDEX),
+            );
+            if filter.is_some() {
+                resp.headers_mut().insert(
+                    "OCI-Filters-Applied",
+                    HeaderValue::from_static("artifactType"),
+                );
+            }
+            Ok(resp)
+        }
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    Digest::parse(s).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::DigestInvalid,
+            e.to_string(),
+        )
+    })
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value, method: &Method) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let len = bytes.len();
+    let mut resp = if method == Method::HEAD {
+        status.into_response()
+    } else {
+        (status, bytes).into_response()
+    };
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    resp
+}
+
+fn pagination(q: &HashMap<String, String>) -> Result<(Option<u32>, Option<&str>), ApiError> {
+    let n = match q.get("n") {
+        None => None,
+        Some(s) => Some(s.parse::<u32>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::PaginationNumberInvalid,
+                format!("n={s:?} is not a count"),
+            )
+        })?),
+    };
+    Ok((n, q.get("last").map(String::as_str)))
+}
+
+/// `Link: </v2/...?n=N&last=LAST>; rel="next"` when there is another page.
+fn page_link(base: &str, page: &Page) -> Option<String> {
+    let n = page.next?;
+    let last = page.items.last()?;
+    Some(format!(
+        "<{base}?n={n}&last={}>; rel=\"next\"",
+        encode_query(last)
+    ))
+}
+
+fn encode_query(s: &str) -> String {
+    // Names and tags are [A-Za-z0-9._/-] by grammar; only '/' needs no escaping in a query.
+    s.to_owned()
+}
+
+fn add_link(resp: &mut Response, link: Option<String>) {
+    if let Some(l) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(header::LINK, l);
+    }
+}
+
+fn body_stream(body: Body) -> ByteStream {
+    body.into_data_stream()
+        .map_err(std::io::Error::other)
+        .boxed()
+}
+
+// ---- blobs -------------------------------------------------------------------------------
+
+async fn blob_get(
+    app: &AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult {
+    let reg = &app.registry;
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(
+        DIGEST_HEADER,
+        HeaderValue::from_str(&digest.to_string()).expect("digest is ASCII"),
+    );
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp_headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{digest}\"")).expect("ASCII"),
+    );
+    if method == Method::HEAD {
+        let size = reg.blob_size(repo, digest).await?;
+        resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        return Ok((StatusCode::OK, resp_headers).into_response());
+    }
+    let read = reg.blob_get(repo, digest, blob_range(headers)).await?;
+    let len = read.content.len();
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    let status = match read.range {
+        Some((s, e)) => {
+            let v = format!("bytes {s}-{e}/{}", read.size);
+            resp_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&v).expect("ASCII"),
+            );
+            StatusCode::PARTIAL_CONTENT
+        }
+        None => StatusCode::OK,
+    };
+    let body = match read.content {
+        BlobContent::Whole(b) => Body::from(b),
+        BlobContent::Stream { stream, .. } => Body::from_stream(stream),
+    };
+    Ok((status, resp_headers, body).into_response())
+}
+
+fn upload_response(status: StatusCode, repo: &RepoName, id: UploadId, offset: u64) -> Response {
+    let mut resp = status.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v2/{repo}/blobs/uploads/{id}")).expect("ASCII"),
+    );
+    h.insert(
+        header::RANGE,
+        HeaderValue::from_str(&upload_range(offset)).expect("ASCII"),
+    );
+    h.insert(
+        UPLOAD_UUID,
+        HeaderValue::from_str(&id.to_string()).expect("ASCII"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    resp
+}
+
+fn blob_created(repo: &RepoName, digest: &Digest) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v2/{repo}/blobs/{digest}")).expect("ASCII"),
+    );
+    h.insert(
+        DIGEST_HEADER,
+        HeaderValue::from_str(&digest.to_string()).expect("ASCII"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    resp
+}
+
+/// `POST /v2/<name>/blobs/uploads/`: a mount, a single-request upload, or a new session.
+async fn upload_start(
+    app: &AppState,
+    repo: &RepoName,
+    q: &HashMap<String, String>,
+    req: Request,
+) -> ApiResult {
+    let reg = &app.registry;
+    if let Some(m) = q.get("mount") {
+        let digest = parse_digest(m)?;
+        let from = match q.get("from").filter(|f| !f.is_empty()) {
+            Some(f) => Some(RepoName::parse(f).map_err(ApiError::name_invalid)?),
+            None => None,
+        };
+        if reg
+            .blob_mount(repo, &digest, from.as_ref())
+            .await?
+            .is_some()
+        {
+            return Ok(blob_created(repo, &digest));
+        }
+        // Not mountable: the spec says to fall back to a new upload session.
+        let id = reg.upload_start(repo).await?;
+        return Ok(upload_response(StatusCode::ACCEPTED, repo, id, 0));
+    }
+    if let Some(d) = q.get("digest") {
+        let digest = parse_digest(d)?;
+        let len = content_length(req.headers());
+        reg.upload_monolithic(repo, &digest, body_stream(req.into_body()), len)
+            .await?;
+        return Ok(blob_created(repo, &digest));
+    }
+    let id = reg.upload_start(repo).await?;
+    Ok(upload_response(StatusCode::ACCEPTED, repo, id, 0))
+}
+
+async fn upload_patch(app: &AppState, repo: &RepoName, id: UploadId, req: Request) -> ApiResult {
+    let reg = &app.registry;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BlobUploadInvalid, m);
+    let range = upload_content_range(req.headers()).map_err(bad)?;
+    let declared = content_length(req.headers());
+    let exact_len = match (range, declared) {
+        (Some((s, e)), Some(n)) if e - s + 1 != n => {
+            return Err(bad(format!(
+                "Content-Range {s}-{e} is {} bytes but Content-Length is {n}",
+                e - s + 1
+            )));
+        }
+        (Some((s, e)), _) => Some(e - s + 1),
+        (None, n) => n,
+    };
+    let start = range.map(|(s, _)| s);
+    match reg
+        .upload_patch(repo, id, start, exact_len, body_stream(req.into_body()))
+        .await
+    {
+        Ok(offset) => Ok(upload_response(StatusCode::ACCEPTED, repo, id, offset)),
+        Err(RegistryError::UploadOutOfOrder { current }) => {
+            let mut resp =
+                ApiError::from(RegistryError::UploadOutOfOrder { current }).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&format!("/v2/{repo}/blobs/uploads/{id}")).expect("ASCII"),
+            );
+            h.insert(
+                header::RANGE,
+                HeaderValue::from_str(&upload_range(current)).expect("ASCII"),
+            );
+            h.insert(
+                UPLOAD_UUID,
+                HeaderValue::from_str(&id.to_string()).expect("ASCII"),
+            );
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn upload_put(
+    app: &AppState,
+    repo: &RepoName,
+    id: UploadId,
+    q: &HashMap<String, String>,
+    req: Request,
+) -> ApiResult {
+    let digest = match q.get("digest") {
+        Some(d) => parse_digest(d)?,
+        None => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::DigestInvalid,
+                "the digest query parameter is required",
+            ));
+        }
+    };
+    let last = if has_body(req.headers()) {
+        let len = content_length(req.headers());
+        Some((body_stream(req.into_body()), len))
+    } else {
+        None
+    };
+    app.registry
+        .upload_complete(repo, id, &digest, last)
+        .await?;
+    Ok(blob_created(repo, &digest))
+}
+
+// ---- manifests ---------------------------------------------------------------------------
+
+async fn manifest_get(
+    app: &AppState,
+    repo: &RepoName,
+    reference: &str,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult {
+    let reference = Reference::parse(reference).map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::ManifestUnknown,
+            format!("no manifest can have that reference: {e}"),
+        )
+    })?;
+    let accept = accept_list(headers);
+    let accept: Vec<&str> = accept.iter().map(String::as_str).collect();
+    let m = app.registry.manifest_get(repo, &reference, &accept).await?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&m.media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(
+        DIGEST_HEADER,
+        HeaderValue::from_str(&m.digest.to_string()).expect("ASCII"),
+    );
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", m.digest)).expect("ASCII"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(m.content.len()));
+    if method == Method::HEAD {
+        return Ok((StatusCode::OK, h).into_response());
+    }
+    Ok((StatusCode::OK, h, Body::from(m.content)).into_response())
+}
+
+async fn manifest_put(app: &AppState, repo: &RepoName, reference: &str, req: Request) -> ApiResult {
+    let reference = Reference::parse(reference).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ManifestInvalid,
+            format!("invalid reference: {e}"),
+        )
+    })?;
+    let limit = app.registry.limits().manifest_max_bytes;
+    let too_large = || ApiError::from(RegistryError::ManifestTooLarge { limit });
+    if content_length(req.headers()).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = axum::body::to_bytes(req.into_body(), limit as usize + 1)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                too_large()
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::ManifestInvalid,
+                    format!("reading the manifest failed: {e}"),
+                )
+            }
+        })?;
+    let put = app
+        .registry
+        .manifest_put(repo, &reference, content_type.as_deref(), body)
+        .await?;
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v2/{repo}/manifests/{}", put.digest)).expect("ASCII"),
+    );
+    h.insert(
+        DIGEST_HEADER,
+        HeaderValue::from_str(&put.digest.to_string()).expect("ASCII"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    if let Some(s) = put.subject {
+        h.insert(
+            "OCI-Subject",
+            HeaderValue::from_str(&s.to_string()).expect("ASCII"),
+        );
+    }
+    Ok(resp)
+}
