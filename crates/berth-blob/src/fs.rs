@@ -307,10 +307,8 @@ impl BlobStore for FsBlobStore {
             std::fs::create_dir_all(dir)?;
             std::fs::rename(&path, &target)?;
             sync_dir(dir)?;
-            if created {
-                if let Some(up) = dir.parent() {
-                    sync_dir(up)?;
-                }
+            if created && let Some(up) = dir.parent() {
+                sync_dir(up)?;
             }
             Ok(())
         })

@@ -53,7 +53,7 @@ impl SqliteStore {
 
     /// The schema version of the database.
     pub async fn schema_version(&self) -> Result<i64, MetaError> {
-        self.read(|c| current_version(c)).await
+        self.read(current_version).await
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, MetaError>
@@ -523,5 +523,135 @@ impl MetaStore for SqliteStore {
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(s: &str) -> RepoName {
+        RepoName::parse(s).unwrap()
+    }
+
+    fn manifest(
+        content: &'static [u8],
+        blobs: Vec<Digest>,
+        subject: Option<Digest>,
+    ) -> NewManifest {
+        NewManifest {
+            digest: Digest::sha256_of(content),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            artifact_type: Some("application/x-test".into()),
+            subject,
+            annotations: None,
+            content: Bytes::from_static(content),
+            blobs,
+            optional_blobs: vec![],
+            children: vec![],
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        (dir, s)
+    }
+
+    #[tokio::test]
+    async fn manifest_needs_its_blobs_in_the_same_repository() {
+        let (_d, s) = store().await;
+        let (a, b) = (repo("org/a"), repo("org/b"));
+        let blob = Digest::sha256_of(b"layer");
+        s.link_blob(&b, &blob, 5).await.unwrap();
+        let m = manifest(b"m1", vec![blob.clone()], None);
+        let tag = Tag::parse("v1").unwrap();
+        assert!(
+            matches!(s.put_manifest(&a, &m, Some(&tag)).await, Err(PutManifestError::MissingBlob(d)) if d == blob)
+        );
+        assert!(
+            s.manifest_by_tag(&a, &tag).await.unwrap().is_none(),
+            "a refused manifest leaves nothing"
+        );
+        s.link_blob(&a, &blob, 5).await.unwrap();
+        s.put_manifest(&a, &m, Some(&tag)).await.unwrap();
+        let got = s.manifest_by_tag(&a, &tag).await.unwrap().unwrap();
+        assert_eq!(got.digest, m.digest);
+        assert_eq!(&got.content[..], b"m1");
+        assert_eq!(s.any_blob(&blob).await.unwrap(), Some(5));
+    }
+
+    #[tokio::test]
+    async fn tags_sort_paginate_and_follow_deletes() {
+        let (_d, s) = store().await;
+        let r = repo("x");
+        let m = manifest(b"m", vec![], None);
+        for t in ["b", "a", "c"] {
+            s.put_manifest(&r, &m, Some(&Tag::parse(t).unwrap()))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.list_tags(&r, None, 10).await.unwrap().unwrap(),
+            ["a", "b", "c"]
+        );
+        assert_eq!(s.list_tags(&r, Some("a"), 1).await.unwrap().unwrap(), ["b"]);
+        assert!(
+            s.list_tags(&repo("nope"), None, 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(s.delete_tag(&r, &Tag::parse("a").unwrap()).await.unwrap());
+        assert!(
+            s.manifest_by_digest(&r, &m.digest).await.unwrap().is_some(),
+            "tag delete keeps the manifest"
+        );
+        assert!(s.delete_manifest(&r, &m.digest).await.unwrap());
+        assert_eq!(
+            s.list_tags(&r, None, 10).await.unwrap().unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            s.list_repositories(None, 10).await.unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[tokio::test]
+    async fn referrers_by_subject() {
+        let (_d, s) = store().await;
+        let r = repo("x");
+        let subject = Digest::sha256_of(b"img");
+        s.put_manifest(&r, &manifest(b"sig", vec![], Some(subject.clone())), None)
+            .await
+            .unwrap();
+        s.put_manifest(&r, &manifest(b"other", vec![], None), None)
+            .await
+            .unwrap();
+        let refs = s.referrers(&r, &subject).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].digest, Digest::sha256_of(b"sig"));
+        assert_eq!(refs[0].size, 3);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            s.schema_version().await.unwrap(),
+            MIGRATIONS.last().unwrap().version
+        );
+        drop(s);
+        Connection::open(&path)
+            .unwrap()
+            .execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)", [])
+            .unwrap();
+        match SqliteStore::open(&path).await {
+            Err(MetaError::SchemaTooNew { found: 999, .. }) => {}
+            other => panic!("expected SchemaTooNew, got {:?}", other.err()),
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! spec's error bodies; nothing in this crate knows a status code. Each error names the OCI
 //! error code it stands for, because that code is part of the distribution spec, not of HTTP.
 
+mod cache;
 mod error;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
+    manifests: cache::ManifestCache,
 }
 
 impl Registry {
@@ -108,6 +110,7 @@ impl Registry {
             meta,
             blobs,
             limits,
+            manifests: cache::ManifestCache::new(),
         }
     }
 
@@ -378,11 +381,19 @@ impl Registry {
         reference: &Reference,
         accept: &[&str],
     ) -> Result<StoredManifest, RegistryError> {
-        let m = match reference {
-            Reference::Tag(t) => self.meta.manifest_by_tag(repo, t).await?,
-            Reference::Digest(d) => self.meta.manifest_by_digest(repo, d).await?,
-        }
-        .ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))?;
+        let m = match self.manifests.get(repo, reference) {
+            Some(m) => m,
+            None => {
+                let generation = self.manifests.generation();
+                let m = match reference {
+                    Reference::Tag(t) => self.meta.manifest_by_tag(repo, t).await?,
+                    Reference::Digest(d) => self.meta.manifest_by_digest(repo, d).await?,
+                }
+                .ok_or_else(|| RegistryError::ManifestUnknown(reference.to_string()))?;
+                self.manifests.insert(generation, repo, reference, &m);
+                m
+            }
+        };
         let accepted = |t: &str| accept.is_empty() || accept.iter().any(|a| *a == t || *a == "*/*");
         if accepted(&m.media_type)
             || !mt::is_index(&m.media_type)
@@ -418,8 +429,16 @@ impl Registry {
         reference: &Reference,
     ) -> Result<(), RegistryError> {
         let found = match reference {
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => {
+                let r = self.meta.delete_tag(repo, t).await;
+                self.manifests.invalidate(repo, reference);
+                r?
+            }
+            Reference::Digest(d) => {
+                let r = self.meta.delete_manifest(repo, d).await;
+                self.manifests.clear();
+                r?
+            }
         };
         if found {
             Ok(())
