@@ -1,1 +1,466 @@
-fn main() {}
+//! berth-bench: measures berth and CNCF Distribution (the peer) side by side on one machine.
+//!
+//! Both registries run on 127.0.0.1 with data folders on the same disk, one after the other,
+//! each driven through the same measurements by the same load generator; the table printed at
+//! the end shows both figures and the ratio berth/peer, with the project's targets as
+//! PASS/MISS. The machine's own limits (single-core SHA-256 and durable write rate) are
+//! measured too, since a durable upload cannot beat the slower of the two. See `README.md`.
+//!
+//! Usage: `cargo run --release -p berth-bench -- [--quick] [--only NAME,...] [--peer-only]`.
+
+mod data;
+mod http;
+mod limits;
+mod measure;
+mod oci;
+mod report;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use serde_json::json;
+
+use crate::data::{Digests, Pool};
+use crate::measure::{Ctx, Plan, Recorder};
+use crate::report::{Failure, Sample};
+use crate::server::{Kind, Server};
+
+/// Measurement names accepted by `--only`, in the order they run.
+const MEASUREMENTS: &[&str] = &[
+    "limits",
+    "upload",
+    "download",
+    "small",
+    "manifest",
+    "skopeo",
+    "concurrent",
+];
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark berth against CNCF Distribution on this machine")]
+struct Args {
+    /// Small sizes and short durations: the whole run takes under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these measurements (comma-separated): limits, upload, download, small,
+    /// manifest, skopeo, concurrent.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Measure the peer only (while berth does not build).
+    #[arg(long, conflicts_with = "berth_only")]
+    peer_only: bool,
+    /// Measure berth only.
+    #[arg(long)]
+    berth_only: bool,
+    /// The berth binary; when absent, `cargo build --release -p berth` builds it.
+    #[arg(long, env = "BERTH_BIN")]
+    berth_bin: Option<PathBuf>,
+    /// The shared data folder (peer script, test images); default `../shared`.
+    #[arg(long, env = "BERTH_SHARED")]
+    shared: Option<PathBuf>,
+    /// Folder for the temporary data folders and the digest cache; default the system
+    /// temporary folder. Must be on a real disk: the targets are about durable writes.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Where the JSON results go; default `bench/results`.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Threads of the load generator (it shares the machine's cores with the server).
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Keep the registries' data folders after the run (for inspection).
+    #[arg(long)]
+    keep: bool,
+    /// Before each registry, wait up to this many seconds for the 1-minute load average to
+    /// drop below 1 (other builds on a 2-core machine distort every figure).
+    #[arg(long, default_value_t = 0)]
+    wait_idle: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    for name in &args.only {
+        if !MEASUREMENTS.contains(&name.as_str()) {
+            bail!(
+                "unknown measurement {name:?}; known: {}",
+                MEASUREMENTS.join(", ")
+            );
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    let finished = runtime.block_on(async {
+        tokio::select! {
+            r = run(args) => Some(r),
+            _ = interrupted() => None,
+        }
+    });
+    match finished {
+        Some(r) => r,
+        None => {
+            // `run` was dropped with everything it owned: the registries are stopped.
+            eprintln!("interrupted; registries stopped");
+            std::process::exit(130)
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM; `run` is then dropped, which stops the registries.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    p.canonicalize().unwrap_or(p)
+}
+
+/// `BERTH_BIN`/`--berth-bin`, else a release build of berth into the workspace's default
+/// target folder (not the bench's own `CARGO_TARGET_DIR`, so the lead's build is reused).
+fn berth_binary(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        if !p.exists() {
+            bail!("berth binary {} does not exist", p.display());
+        }
+        return Ok(p);
+    }
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!(
+        "building berth: cargo build --release -p berth (in {})",
+        root.display()
+    );
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "berth"])
+        .current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("berth does not build ({status}); run with --peer-only, or set BERTH_BIN");
+    }
+    Ok(root.join("target/release/berth"))
+}
+
+/// Warns when the work folder is on tmpfs, where "durable" writes never touch a disk.
+fn check_disk(dir: &Path) -> String {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return String::new();
+    };
+    // SAFETY: statfs writes into the zeroed struct we own; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 && st.f_type == libc::TMPFS_MAGIC {
+        eprintln!(
+            "WARNING: {} is tmpfs: write and fsync figures do not reflect a disk (use --work-dir)",
+            dir.display()
+        );
+        return "tmpfs".into();
+    }
+    "disk".into()
+}
+
+/// The 1-minute load average.
+fn load1() -> f64 {
+    loadavg()
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (bounded by `secs`) for the machine to go quiet, printing what it waits for.
+async fn wait_idle(secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    if secs > 0 && load1() >= 1.0 {
+        eprintln!(
+            "waiting up to {secs} s for the load average ({}) to drop below 1",
+            loadavg()
+        );
+    }
+    while load1() >= 1.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn run(args: Args) -> Result<()> {
+    let started = Instant::now();
+    let selected = |m: &str| args.only.is_empty() || args.only.iter().any(|o| o == m);
+    let plan = Plan::new(args.quick);
+
+    let shared = args
+        .shared
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("../shared"));
+    let shared = shared.canonicalize().with_context(|| {
+        format!(
+            "shared folder {} not found (set BERTH_SHARED)",
+            shared.display()
+        )
+    })?;
+    let peer_script = shared.join("peers/distribution.sh");
+    let images = shared.join("images");
+    if selected("skopeo") {
+        measure::check_images(&images)?;
+    }
+    let kinds: Vec<Kind> = match (args.peer_only, args.berth_only) {
+        (true, _) => vec![Kind::Peer],
+        (_, true) => vec![Kind::Berth],
+        _ => vec![Kind::Berth, Kind::Peer],
+    };
+    let berth_bin = if kinds.contains(&Kind::Berth) {
+        Some(berth_binary(args.berth_bin.clone())?)
+    } else {
+        None
+    };
+
+    let base = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&base)?;
+    let disk = check_disk(&base);
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-bench-")
+        .tempdir_in(&base)?;
+    let work = tmp.path().to_owned();
+    eprintln!(
+        "work folder {} (load average before: {})",
+        work.display(),
+        loadavg()
+    );
+
+    // Everything slow that is not being measured happens before any server starts.
+    let pool = Pool::new();
+    let mut digests = Digests::load(&base.join("berth-bench-cache"), pool.clone())?;
+    digests.ensure(&plan.large_specs(selected))?;
+
+    let mut limits = None;
+    if selected("limits") || selected("upload") {
+        eprintln!(
+            "measuring machine limits ({} MiB)...",
+            plan.limit_bytes >> 20
+        );
+        let l = limits::measure(&pool, &work, plan.limit_bytes)?;
+        eprintln!(
+            "  SHA-256 single core {:.0} MiB/s, durable write {:.0} MiB/s",
+            l.sha256_mib_s, l.durable_write_mib_s
+        );
+        limits = Some(l);
+    }
+
+    let mut ctx = Ctx {
+        pool,
+        digests,
+        plan: plan.clone(),
+        machine_limit: limits.map(|l| l.min()),
+        images,
+        work: work.clone(),
+    };
+    let mut samples: Vec<(Kind, Vec<Sample>)> = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut loads = Vec::new();
+    for kind in &kinds {
+        let data_dir = work.join(format!("{}-data", kind.name()));
+        wait_idle(args.wait_idle).await;
+        eprintln!("== {} == (load average {})", kind.name(), loadavg());
+        loads.push(json!({"registry": kind.name(), "load_average_at_start": loadavg()}));
+        let srv = match kind {
+            Kind::Berth => {
+                Server::start_berth(
+                    berth_bin.as_deref().expect("resolved above"),
+                    data_dir.clone(),
+                )
+                .await
+            }
+            Kind::Peer => Server::start_peer(&peer_script, data_dir.clone()).await,
+        };
+        let srv = match srv {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(Failure {
+                    registry: kind.name(),
+                    measurement: "start".into(),
+                    error: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
+        let mut rec = Recorder::new(&srv);
+        let mut uploaded = Vec::new();
+        for &m in MEASUREMENTS
+            .iter()
+            .filter(|m| **m != "limits" && selected(m))
+        {
+            if !srv.alive() {
+                failures.push(Failure {
+                    registry: kind.name(),
+                    measurement: m.into(),
+                    error: format!("server is no longer running; log:\n{}", srv.log_tail()),
+                });
+                continue;
+            }
+            let t = Instant::now();
+            let before = rec.samples.len();
+            let limit = Duration::from_secs(if m == "concurrent" { 900 } else { 300 });
+            let fut = async {
+                match m {
+                    "upload" => measure::upload(&mut ctx, &srv, &mut rec, &mut uploaded).await,
+                    "download" => measure::download(&mut ctx, &srv, &mut rec, &mut uploaded).await,
+                    "small" => measure::small(&mut ctx, &srv, &mut rec).await,
+                    "manifest" => measure::manifest(&mut ctx, &srv, &mut rec).await,
+                    "skopeo" => measure::skopeo_copy(&mut ctx, &srv, &mut rec).await,
+                    "concurrent" => measure::concurrent(&mut ctx, &srv, &mut rec).await,
+                    _ => unreachable!("filtered above"),
+                }
+            };
+            let r = match tokio::time::timeout(limit, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!(
+                    "did not finish within {} s",
+                    limit.as_secs()
+                )),
+            };
+            match r {
+                Ok(()) => eprintln!("  {m}: done in {:.1} s", t.elapsed().as_secs_f64()),
+                Err(e) => {
+                    let alive = if srv.alive() {
+                        String::new()
+                    } else {
+                        format!("\nserver exited; log:\n{}", srv.log_tail())
+                    };
+                    eprintln!("  {m}: FAILED: {e:#}{alive}");
+                    failures.push(Failure {
+                        registry: kind.name(),
+                        measurement: m.into(),
+                        error: format!("{e:#}{alive}"),
+                    });
+                }
+            }
+            for s in &rec.samples[before..] {
+                eprintln!(
+                    "    {:<40} {:>10.2} {:<7} {} [server rss {:.0} MiB, cpu {:.1} s; bench cpu {:.1} s]",
+                    s.label,
+                    s.value,
+                    s.unit,
+                    s.detail,
+                    s.server_max_rss_mib,
+                    s.server_cpu_s,
+                    s.client_cpu_s
+                );
+            }
+        }
+        measure::peak(&srv, &mut rec);
+        let got = std::mem::take(&mut rec.samples);
+        drop(rec);
+        let mut srv = srv;
+        srv.stop();
+        drop(srv);
+        samples.push((*kind, got));
+        if !args.keep {
+            let _ = std::fs::remove_dir_all(&data_dir);
+        }
+        measure::sync_disk();
+    }
+
+    let get = |k: Kind| {
+        samples
+            .iter()
+            .find(|(kk, _)| *kk == k)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
+    };
+    let (berth, peer) = (get(Kind::Berth), get(Kind::Peer));
+    let rows = report::rows(&berth, &peer);
+    println!();
+    println!(
+        "berth-bench {} run, {:.0} s, load average after: {}",
+        if args.quick { "quick" } else { "full" },
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    if let Some(l) = limits {
+        println!(
+            "machine: SHA-256 (1 core) {:.0} MiB/s, durable write ({} MiB + fsync) {:.0} MiB/s => limit {:.0} MiB/s",
+            l.sha256_mib_s,
+            l.bytes >> 20,
+            l.durable_write_mib_s,
+            l.min()
+        );
+    }
+    println!("peer: CNCF Distribution 2.8 (Debian docker-registry)");
+    for l in &loads {
+        println!(
+            "load average when {} started: {}",
+            l["registry"].as_str().unwrap_or(""),
+            l["load_average_at_start"].as_str().unwrap_or("")
+        );
+    }
+    if loads.iter().any(|l| {
+        l["load_average_at_start"]
+            .as_str()
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            >= 1.0
+    }) {
+        println!(
+            "WARNING: the machine was busy (load average >= 1): figures are distorted; rerun when idle or with --wait-idle"
+        );
+    }
+    println!();
+    print!("{}", report::table(&rows));
+    if !failures.is_empty() {
+        println!("\nFAILURES:");
+        for f in &failures {
+            println!("- {} / {}: {}", f.registry, f.measurement, f.error);
+        }
+    }
+
+    let results_dir = args
+        .results_dir
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("results"));
+    std::fs::create_dir_all(&results_dir)?;
+    let file = results_dir.join(format!("{}.json", report::timestamp()));
+    let doc = json!({
+        "quick": args.quick,
+        "only": args.only,
+        "elapsed_s": started.elapsed().as_secs_f64(),
+        "machine": {
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "load_average_after": loadavg(),
+            "load_average_per_registry": loads,
+            "work_dir": work.display().to_string(),
+            "work_dir_fs": disk,
+            "client_threads": args.client_threads,
+        },
+        "limits": limits,
+        "berth_bin": berth_bin.map(|p| p.display().to_string()),
+        "peer": "CNCF Distribution 2.8 (Debian docker-registry)",
+        "rows": rows,
+        "samples": { "berth": berth, "peer": peer },
+        "failures": failures,
+    });
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc)?)?;
+    println!("\nresults: {}", file.display());
+    if args.keep {
+        let kept = tmp.keep();
+        println!("data kept in {}", kept.display());
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@ use berth_blob::{BlobContent, ByteStream, UploadId};
 use berth_domain::media_type as mt;
 use berth_domain::{Digest, ErrorCode, Reference, RepoName};
 use berth_registry::{Page, RegistryError};
+use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::AppState;
@@ -425,6 +426,30 @@ async fn upload_put(
 
 // ---- manifests ---------------------------------------------------------------------------
 
+/// How much of an oversized body is read and discarded before answering 413. Answering
+/// while the client is still sending makes most HTTP clients report a broken pipe instead of
+/// the error (RFC 9112 §9.6 suggests reading on); beyond this, closing is the lesser evil.
+const DRAIN_MAX: u64 = 64 * 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes. `Ok(None)` when it is larger (the excess, up to
+/// [`DRAIN_MAX`], is read and dropped so the client sees the answer).
+async fn read_bounded(body: Body, limit: u64) -> Result<Option<Bytes>, axum::Error> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        total += chunk.len() as u64;
+        if total > DRAIN_MAX {
+            return Ok(None);
+        }
+        if total <= limit {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    Ok((total <= limit).then(|| buf.freeze()))
+}
+
 async fn manifest_get(
     app: &AppState,
     repo: &RepoName,
@@ -473,7 +498,8 @@ async fn manifest_put(app: &AppState, repo: &RepoName, reference: &str, req: Req
     })?;
     let limit = app.registry.limits().manifest_max_bytes;
     let too_large = || ApiError::from(RegistryError::ManifestTooLarge { limit });
-    if content_length(req.headers()).is_some_and(|n| n > limit) {
+    if content_length(req.headers()).is_some_and(|n| n > DRAIN_MAX) {
+        // Too large to be worth reading just to answer politely.
         return Err(too_large());
     }
     let content_type = req
@@ -481,21 +507,17 @@ async fn manifest_put(app: &AppState, repo: &RepoName, reference: &str, req: Req
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = axum::body::to_bytes(req.into_body(), limit as usize + 1)
-        .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                too_large()
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::ManifestInvalid,
-                    format!("reading the manifest failed: {e}"),
-                )
-            }
-        })?;
+    let body = match read_bounded(req.into_body(), limit).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(too_large()),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ManifestInvalid,
+                format!("reading the manifest failed: {e}"),
+            ));
+        }
+    };
     let put = app
         .registry
         .manifest_put(repo, &reference, content_type.as_deref(), body)

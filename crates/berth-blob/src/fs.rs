@@ -2,7 +2,7 @@
 //!
 //! Layout under the root: `blobs/<algorithm>/<first two hex>/<hex>` for blobs and
 //! `uploads/<uuid>` for sessions. Finishing an upload is fsync the file, verify the digest,
-//! rename it into place (atomic on POSIX), fsync the directory: after a crash a blob path
+//! hard-link it into place (atomic on POSIX), fsync the directory: after a crash a blob path
 //! either holds the whole verified blob or does not exist.
 //!
 //! Writes go through a blocking thread fed by a small bounded channel while the request task
@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -25,9 +26,9 @@ use crate::{AppendLimits, BlobContent, BlobError, BlobStore, ByteStream, UploadI
 /// Blobs up to this size are read in one call and served from memory.
 const WHOLE_READ_MAX: u64 = 256 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
-const WRITE_BUFFER: usize = 1024 * 1024;
+const WRITE_BUFFER: usize = 256 * 1024;
 /// Chunks in flight between the request task and the writer thread.
-const WRITE_QUEUE: usize = 32;
+const WRITE_QUEUE: usize = 4;
 
 /// The running hash of an upload, valid for the first `offset` bytes.
 #[derive(Clone)]
@@ -299,13 +300,18 @@ impl BlobStore for FsBlobStore {
         let target = self.blob_path(expected);
         blocking(move || {
             if target.exists() {
-                std::fs::remove_file(&path)?;
                 return Ok(());
             }
             let dir = target.parent().expect("blob path has a parent");
             let created = !dir.exists();
             std::fs::create_dir_all(dir)?;
-            std::fs::rename(&path, &target)?;
+            // A hard link, not a rename: the session keeps its file until the caller has
+            // recorded the blob, so a crash in between leaves a finishable upload.
+            match std::fs::hard_link(&path, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
             sync_dir(dir)?;
             if created && let Some(up) = dir.parent() {
                 sync_dir(up)?;
@@ -313,8 +319,6 @@ impl BlobStore for FsBlobStore {
             Ok(())
         })
         .await?;
-        drop(s);
-        self.forget(id);
         Ok(len)
     }
 
@@ -344,8 +348,13 @@ async fn append(
             .append(true)
             .open(&p)
             .map_err(|e| not_found_as(e, BlobError::UploadNotFound))?;
-        let len = f.metadata()?.len();
-        Ok((f, len))
+        let meta = f.metadata()?;
+        // More than one link: the upload was already published as a blob (the caller crashed
+        // before discarding it). Appending would change the blob's bytes.
+        if meta.nlink() > 1 {
+            return Err(BlobError::UploadCompleted);
+        }
+        Ok((f, meta.len()))
     })
     .await?;
     if let Some(requested) = start
@@ -498,7 +507,17 @@ mod tests {
         ));
         assert_eq!(store.upload_finish(id, &d).await.unwrap(), 11);
         assert_eq!(read_all(&store, &d).await, b"hello world");
+        // Until discarded, the finished session can be finished again but not appended to:
+        // appending would write into the published blob through the shared inode.
+        assert_eq!(store.upload_offset(id).await.unwrap(), Some(11));
+        assert!(matches!(
+            store.upload_append(id, None, body(vec![Ok(b"!")]), AppendLimits::default()).await,
+            Err(BlobError::UploadCompleted)
+        ));
+        assert_eq!(store.upload_finish(id, &d).await.unwrap(), 11);
+        store.upload_abort(id).await.unwrap();
         assert_eq!(store.upload_offset(id).await.unwrap(), None);
+        assert_eq!(read_all(&store, &d).await, b"hello world");
     }
 
     #[tokio::test]

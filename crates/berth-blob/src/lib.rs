@@ -29,6 +29,8 @@ pub enum BlobError {
     NotFound,
     #[error("upload session not found")]
     UploadNotFound,
+    #[error("upload was already completed; start a new one")]
+    UploadCompleted,
     #[error("upload is at offset {current}, but the request starts at {requested}")]
     OffsetMismatch { current: u64, requested: u64 },
     #[error("content digest is {actual}, not the {expected} the client declared")]
@@ -125,6 +127,10 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<u64, BlobError>;
     /// Verifies the upload against `expected` and makes it durable and visible under that
     /// digest. Returns the blob's size. On a digest mismatch the session is left as it was.
+    /// The session stays (and refuses further appends) until [`BlobStore::upload_abort`]: the
+    /// caller discards it only after recording the blob, so a crash in between leaves an
+    /// upload the client can finish again rather than bytes nobody knows about.
     async fn upload_finish(&self, id: UploadId, expected: &Digest) -> Result<u64, BlobError>;
+    /// Discards a session and its bytes (a published blob is unaffected).
     async fn upload_abort(&self, id: UploadId) -> Result<(), BlobError>;
 }

@@ -47,6 +47,9 @@ impl From<BlobError> for RegistryError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::UploadNotFound => RegistryError::BlobUploadUnknown,
+            BlobError::UploadCompleted => {
+                RegistryError::BlobUploadInvalid("the upload was already completed".into())
+            }
             BlobError::OffsetMismatch { current, .. } => {
                 RegistryError::UploadOutOfOrder { current }
             }

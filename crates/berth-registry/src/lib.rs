@@ -254,6 +254,11 @@ impl Registry {
         let size = self.blobs.upload_finish(id, digest).await?;
         // The bytes are durable under their digest; only now does the blob become visible.
         self.meta.link_blob(repo, digest, size).await?;
+        // Discard the session last: a crash before this point leaves it finishable again.
+        match self.blobs.upload_abort(id).await {
+            Ok(()) | Err(BlobError::UploadNotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
         self.meta.delete_upload(&id.to_string()).await?;
         Ok(size)
     }
@@ -362,14 +367,16 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        self.meta
-            .put_manifest(repo, &new, tag)
-            .await
-            .map_err(|e| match e {
-                PutManifestError::MissingBlob(d) => RegistryError::ManifestBlobUnknown(d),
-                PutManifestError::MissingManifest(d) => RegistryError::ManifestBlobUnknown(d),
-                PutManifestError::Meta(m) => m.into(),
-            })?;
+        let stored = self.meta.put_manifest(repo, &new, tag).await;
+        // Invalidate after the write commits: see the cache's note on ordering.
+        if let Some(t) = tag {
+            self.manifests.invalidate(repo, &Reference::Tag(t.clone()));
+        }
+        stored.map_err(|e| match e {
+            PutManifestError::MissingBlob(d) => RegistryError::ManifestBlobUnknown(d),
+            PutManifestError::MissingManifest(d) => RegistryError::ManifestBlobUnknown(d),
+            PutManifestError::Meta(m) => m.into(),
+        })?;
         Ok(PutManifest { digest, subject })
     }
 
