@@ -282,9 +282,8 @@ async fn blob_get(
     Ok((status, resp_headers, body).into_response())
 }
 
-fn upload_response(status: StatusCode, repo: &RepoName, id: UploadId, offset: u64) -> Response {
-    let mut resp = status.into_response();
-    let h = resp.headers_mut();
+/// The headers that tell a client where its upload is and how much of it berth has.
+fn set_upload_headers(h: &mut HeaderMap, repo: &RepoName, id: UploadId, offset: u64) {
     h.insert(
         header::LOCATION,
         HeaderValue::from_str(&format!("/v2/{repo}/blobs/uploads/{id}")).expect("ASCII"),
@@ -297,6 +296,12 @@ fn upload_response(status: StatusCode, repo: &RepoName, id: UploadId, offset: u6
         UPLOAD_UUID,
         HeaderValue::from_str(&id.to_string()).expect("ASCII"),
     );
+}
+
+fn upload_response(status: StatusCode, repo: &RepoName, id: UploadId, offset: u64) -> Response {
+    let mut resp = status.into_response();
+    let h = resp.headers_mut();
+    set_upload_headers(h, repo, id, offset);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     resp
 }
@@ -376,19 +381,7 @@ async fn upload_patch(app: &AppState, repo: &RepoName, id: UploadId, req: Reques
         Err(RegistryError::UploadOutOfOrder { current }) => {
             let mut resp =
                 ApiError::from(RegistryError::UploadOutOfOrder { current }).into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::LOCATION,
-                HeaderValue::from_str(&format!("/v2/{repo}/blobs/uploads/{id}")).expect("ASCII"),
-            );
-            h.insert(
-                header::RANGE,
-                HeaderValue::from_str(&upload_range(current)).expect("ASCII"),
-            );
-            h.insert(
-                UPLOAD_UUID,
-                HeaderValue::from_str(&id.to_string()).expect("ASCII"),
-            );
+            set_upload_headers(resp.headers_mut(), repo, id, current);
             Ok(resp)
         }
         Err(e) => Err(e.into()),

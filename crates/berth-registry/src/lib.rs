@@ -18,23 +18,14 @@ use bytes::Bytes;
 
 pub use error::RegistryError;
 
-/// Limits on what clients may send.
+/// Limits on what clients may send. The defaults live in `berth-config`, the one place
+/// operators read them.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub manifest_max_bytes: u64,
     /// 0 means no limit.
     pub blob_max_bytes: u64,
     pub page_max: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            manifest_max_bytes: 4 * 1024 * 1024,
-            blob_max_bytes: 0,
-            page_max: 10_000,
-        }
-    }
 }
 
 /// A requested byte range, as parsed from a `Range` header.
