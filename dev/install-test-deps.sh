@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Installs what berth's test suite needs on a Debian machine, skipping what is already there:
-# the real container clients (skopeo, podman, buildah), the peer registry used by benchmarks
-# (CNCF Distribution, package docker-registry) and the oras Python library.
+# - the real container clients the registry tests drive (skopeo, podman, buildah, runc);
+# - the peer registry of the benchmarks (CNCF Distribution: docker-registry);
+# - real content and reference tools for the detector tests (Go toolchain, rpm and Berkeley DB
+#   tools, binutils, Ruby gems, Java jars, unzip);
+# - the oras Python library.
 set -euo pipefail
 
-need_apt=()
-for pair in skopeo:skopeo podman:podman buildah:buildah runc:runc docker-registry:docker-registry newuidmap:uidmap; do
-  cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+packages=(skopeo podman buildah runc uidmap docker-registry
+          golang-go rpm db5.3-util binutils unzip ruby-rack libcommons-lang3-java)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing Debian packages: ${need_apt[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! python3 -c 'import oras' >/dev/null 2>&1; then
