@@ -14,6 +14,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_domain::{Algorithm, Digest, Hasher};
@@ -264,6 +265,16 @@ impl BlobStore for FsBlobStore {
             self.forget(id);
         }
         r
+    }
+
+    async fn upload_modified(&self, id: UploadId) -> Result<Option<SystemTime>, BlobError> {
+        let path = self.upload_path(id);
+        blocking(move || match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.modified()?)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        })
+        .await
     }
 
     async fn upload_append(

@@ -12,6 +12,7 @@
 mod fs;
 
 use std::io;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use berth_domain::Digest;
@@ -116,6 +117,8 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn upload_start(&self, id: UploadId) -> Result<(), BlobError>;
     /// Bytes received so far, or `None` when the session does not exist.
     async fn upload_offset(&self, id: UploadId) -> Result<Option<u64>, BlobError>;
+    /// When the session last received bytes, or `None` when it does not exist.
+    async fn upload_modified(&self, id: UploadId) -> Result<Option<SystemTime>, BlobError>;
     /// Appends `body`; `start`, when given, must equal the current offset. Returns the new
     /// offset. All-or-nothing (see the crate docs).
     async fn upload_append(

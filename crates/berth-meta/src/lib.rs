@@ -134,9 +134,10 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn create_upload(&self, id: &str, repo: &RepoName) -> Result<(), MetaError>;
     /// The repository an upload belongs to.
     async fn upload_repo(&self, id: &str) -> Result<Option<String>, MetaError>;
-    async fn touch_upload(&self, id: &str) -> Result<(), MetaError>;
     async fn delete_upload(&self, id: &str) -> Result<(), MetaError>;
-    /// Uploads not touched since `before` (unix seconds).
+    /// Uploads started before `before` (unix seconds): candidates for expiry. Whether one is
+    /// still in use is the blob store's to say (its bytes' modification time), which spares
+    /// every chunk a durable database write.
     async fn stale_uploads(&self, before: i64) -> Result<Vec<String>, MetaError>;
 }
 

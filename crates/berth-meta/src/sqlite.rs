@@ -495,18 +495,6 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn touch_upload(&self, id: &str) -> Result<(), MetaError> {
-        let id = id.to_owned();
-        self.write(move |tx| {
-            tx.execute(
-                "UPDATE uploads SET updated_at = ?2 WHERE id = ?1",
-                params![id, now()],
-            )?;
-            Ok::<_, MetaError>(())
-        })
-        .await
-    }
-
     async fn delete_upload(&self, id: &str) -> Result<(), MetaError> {
         let id = id.to_owned();
         self.write(move |tx| {
@@ -518,7 +506,7 @@ impl MetaStore for SqliteStore {
 
     async fn stale_uploads(&self, before: i64) -> Result<Vec<String>, MetaError> {
         self.read(move |c| {
-            let mut st = c.prepare_cached("SELECT id FROM uploads WHERE updated_at < ?1")?;
+            let mut st = c.prepare_cached("SELECT id FROM uploads WHERE created_at < ?1")?;
             let rows = st.query_map([before], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })

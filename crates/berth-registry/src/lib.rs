@@ -224,7 +224,6 @@ impl Registry {
             .blobs
             .upload_append(id, start, body, self.append_limits(exact_len))
             .await?;
-        self.meta.touch_upload(&id.to_string()).await?;
         Ok(offset)
     }
 
@@ -288,18 +287,31 @@ impl Registry {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(max_age)
+            .unwrap_or(std::time::UNIX_EPOCH);
         let before = now.saturating_sub(max_age.as_secs()) as i64;
-        let stale = self.meta.stale_uploads(before).await?;
-        for id in &stale {
-            if let Some(uid) = UploadId::parse(id) {
+        let mut removed = 0;
+        for id in self.meta.stale_uploads(before).await? {
+            if let Some(uid) = UploadId::parse(&id) {
+                // Started long ago but written to recently: still in use.
+                if self
+                    .blobs
+                    .upload_modified(uid)
+                    .await?
+                    .is_some_and(|t| t > cutoff)
+                {
+                    continue;
+                }
                 match self.blobs.upload_abort(uid).await {
                     Ok(()) | Err(BlobError::UploadNotFound) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
-            self.meta.delete_upload(id).await?;
+            self.meta.delete_upload(&id).await?;
+            removed += 1;
         }
-        Ok(stale.len())
+        Ok(removed)
     }
 
     // ---- manifests ---------------------------------------------------------------------
@@ -510,6 +522,46 @@ fn page(items: &mut Vec<String>, n: u32) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
+
+    async fn registry(dir: &std::path::Path) -> Registry {
+        let meta = berth_meta::SqliteStore::open(&dir.join("t.db"))
+            .await
+            .unwrap();
+        let blobs = berth_blob::FsBlobStore::open(dir.join("storage")).unwrap();
+        let limits = Limits {
+            manifest_max_bytes: 1 << 20,
+            blob_max_bytes: 0,
+            page_max: 100,
+        };
+        Registry::new(Arc::new(meta), Arc::new(blobs), limits)
+    }
+
+    fn body(b: &'static [u8]) -> ByteStream {
+        futures::stream::iter([Ok(Bytes::from_static(b))]).boxed()
+    }
+
+    #[tokio::test]
+    async fn expiry_keeps_uploads_still_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path()).await;
+        let repo = RepoName::parse("a/b").unwrap();
+        let id = reg.upload_start(&repo).await.unwrap();
+        let max_age = Duration::from_secs(1);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // Started more than max_age ago, but written to just now.
+        reg.upload_patch(&repo, id, Some(0), Some(3), body(b"abc"))
+            .await
+            .unwrap();
+        assert_eq!(reg.expire_uploads(max_age).await.unwrap(), 0);
+        assert_eq!(reg.upload_offset(&repo, id).await.unwrap(), 3);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(reg.expire_uploads(max_age).await.unwrap(), 1);
+        assert!(matches!(
+            reg.upload_offset(&repo, id).await,
+            Err(RegistryError::BlobUploadUnknown)
+        ));
+    }
 
     #[test]
     fn ranges_resolve_like_rfc_9110() {
