@@ -267,6 +267,27 @@ impl BlobStore for FsBlobStore {
         r
     }
 
+    async fn upload_list(&self) -> Result<Vec<(UploadId, SystemTime)>, BlobError> {
+        let dir = self.root.join("uploads");
+        blocking(move || {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                // Anything not named like a session is not ours to judge.
+                let Some(id) = entry.file_name().to_str().and_then(UploadId::parse) else {
+                    continue;
+                };
+                match entry.metadata() {
+                    Ok(m) => out.push((id, m.modified()?)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn upload_modified(&self, id: UploadId) -> Result<Option<SystemTime>, BlobError> {
         let path = self.upload_path(id);
         blocking(move || match std::fs::metadata(&path) {

@@ -117,6 +117,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn upload_start(&self, id: UploadId) -> Result<(), BlobError>;
     /// Bytes received so far, or `None` when the session does not exist.
     async fn upload_offset(&self, id: UploadId) -> Result<Option<u64>, BlobError>;
+    /// Every session the store holds, with when it last received bytes. Lets expiry find
+    /// sessions the metadata store never heard of (a crash between creating the session and
+    /// recording it).
+    async fn upload_list(&self) -> Result<Vec<(UploadId, SystemTime)>, BlobError>;
     /// When the session last received bytes, or `None` when it does not exist.
     async fn upload_modified(&self, id: UploadId) -> Result<Option<SystemTime>, BlobError>;
     /// Appends `body`; `start`, when given, must equal the current offset. Returns the new

@@ -311,6 +311,15 @@ impl Registry {
             self.meta.delete_upload(&id).await?;
             removed += 1;
         }
+        // Sessions with bytes but no row: berth stopped between creating and recording one.
+        for (id, modified) in self.blobs.upload_list().await? {
+            if modified < cutoff && self.meta.upload_repo(&id.to_string()).await?.is_none() {
+                match self.blobs.upload_abort(id).await {
+                    Ok(()) | Err(BlobError::UploadNotFound) => removed += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         Ok(removed)
     }
 
@@ -575,5 +584,33 @@ mod tests {
         assert_eq!(ByteRange::Suffix(500).resolve(100), Some((0, 99)));
         assert_eq!(ByteRange::Suffix(0).resolve(100), None);
         assert_eq!(ByteRange::Suffix(5).resolve(0), None);
+    }
+
+    #[tokio::test]
+    async fn expiry_removes_sessions_the_database_never_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path()).await;
+        let repo = RepoName::parse("a/b").unwrap();
+        // A session whose row was never written (berth died in between), and a recorded one.
+        let orphan = UploadId::random();
+        reg.blobs.upload_start(orphan).await.unwrap();
+        let recorded = reg.upload_start(&repo).await.unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for id in [orphan, recorded] {
+            let path = dir.path().join("storage/uploads").join(id.to_string());
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        // The recorded one is too recent by creation time; the orphan goes by its file's age.
+        assert_eq!(
+            reg.expire_uploads(Duration::from_secs(60)).await.unwrap(),
+            1
+        );
+        assert_eq!(reg.blobs.upload_offset(orphan).await.unwrap(), None);
+        assert_eq!(reg.upload_offset(&repo, recorded).await.unwrap(), 0);
     }
 }
