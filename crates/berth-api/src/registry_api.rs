@@ -126,42 +126,59 @@ async fn handle(app: AppState, req: Request) -> ApiResult {
             }
         }
         (Route::Referrers { name: n, digest }, &Method::GET) => {
-            let repo = name(n)?;
-            let digest = parse_digest(digest)?;
-            let filter = query
-                .get("artifactType")
-                .map(String::as_str)
-                .filter(|s| !s.is_empty());
-            let entries = reg.referrers(&repo, &digest, filter).await?;
-            let manifests: Vec<serde_json::Value> = entries
-                .into_iter()
-                .map(|e| {
-                    let mut d = serde_json::json!({ "mediaType": e.media_type, "digest": e.digest.to_string(), "size": e.size });
-                    if let Some(a) = e.artifact_type {
-                        d["artifactType"] = a.into();
-                    }
-                    if let Some(a) = e.annotations {
-                        d["annotations"] = a;
-                    }
-                    d
-                })
-                .collect();
-            let body = serde_json::json!({ "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": manifests });
-            let mut resp = json_response(StatusCode::OK, &body, &method);
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(mt::OCI_INDEX),
-            );
-            if filter.is_some() {
-                resp.headers_mut().insert(
-                    "OCI-Filters-Applied",
-                    HeaderValue::from_static("artifactType"),
-                );
-            }
-            Ok(resp)
+            referrers(&app, &name(n)?, &parse_digest(digest)?, &query).await
         }
         _ => Err(ApiError::method_not_allowed()),
     }
+}
+
+/// `GET /v2/<name>/referrers/<digest>`: an image index of the manifests whose `subject` is
+/// `digest`, optionally only those of one `artifactType`.
+async fn referrers(
+    app: &AppState,
+    repo: &RepoName,
+    digest: &Digest,
+    query: &HashMap<String, String>,
+) -> ApiResult {
+    let filter = query
+        .get("artifactType")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    let entries = app.registry.referrers(repo, digest, filter).await?;
+    let manifests: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|e| {
+            let mut d = serde_json::json!({
+                "mediaType": e.media_type,
+                "digest": e.digest.to_string(),
+                "size": e.size,
+            });
+            if let Some(a) = e.artifact_type {
+                d["artifactType"] = a.into();
+            }
+            if let Some(a) = e.annotations {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": mt::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut resp = json_response(StatusCode::OK, &body, &Method::GET);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(mt::OCI_INDEX),
+    );
+    if filter.is_some() {
+        resp.headers_mut().insert(
+            "OCI-Filters-Applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(resp)
 }
 
 fn parse_digest(s: &str) -> Result<Digest, ApiError> {
@@ -208,16 +225,9 @@ fn pagination(q: &HashMap<String, String>) -> Result<(Option<u32>, Option<&str>)
 /// `Link: </v2/...?n=N&last=LAST>; rel="next"` when there is another page.
 fn page_link(base: &str, page: &Page) -> Option<String> {
     let n = page.next?;
+    // Stored names and tags match [A-Za-z0-9._/-] by grammar: safe in a query unescaped.
     let last = page.items.last()?;
-    Some(format!(
-        "<{base}?n={n}&last={}>; rel=\"next\"",
-        encode_query(last)
-    ))
-}
-
-fn encode_query(s: &str) -> String {
-    // Names and tags are [A-Za-z0-9._/-] by grammar; only '/' needs no escaping in a query.
-    s.to_owned()
+    Some(format!("<{base}?n={n}&last={last}>; rel=\"next\""))
 }
 
 fn add_link(resp: &mut Response, link: Option<String>) {
