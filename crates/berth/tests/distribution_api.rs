@@ -820,12 +820,7 @@ fn manifest_bytes_are_kept_exactly() {
         sha256(&config)
     )
     .into_bytes();
-    let img = Image {
-        media_type: OCI_MANIFEST.into(),
-        blobs: vec![],
-        digest: sha256(&body),
-        manifest: body,
-    };
+    let img = Image::raw(OCI_MANIFEST, body);
     put_manifest(&reg, &repo, "odd", OCI_MANIFEST, &img.manifest).expect(201);
     assert_manifest(&reg, &repo, "odd", &img);
     assert_manifest(&reg, &repo, &img.digest, &img);
@@ -856,23 +851,13 @@ fn manifests_without_a_media_type_field() {
     m.as_object_mut().unwrap().remove("mediaType");
     let body = serde_json::to_vec(&m).unwrap();
     put_manifest(&reg, &repo, "bare", OCI_MANIFEST, &body).expect(201);
-    let bare = Image {
-        media_type: OCI_MANIFEST.into(),
-        blobs: vec![],
-        digest: sha256(&body),
-        manifest: body,
-    };
+    let bare = Image::raw(OCI_MANIFEST, body);
     assert_manifest(&reg, &repo, "bare", &bare);
     let index =
         serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": [bare.descriptor()] }))
             .unwrap();
     put_manifest(&reg, &repo, "bare-index", OCI_INDEX, &index).expect(201);
-    let index = Image {
-        media_type: OCI_INDEX.into(),
-        blobs: vec![],
-        digest: sha256(&index),
-        manifest: index,
-    };
+    let index = Image::raw(OCI_INDEX, index);
     assert_manifest(&reg, &repo, "bare-index", &index);
 }
 
@@ -1308,12 +1293,7 @@ fn foreign_layers_need_not_be_present() {
     }))
     .unwrap();
     put_manifest(&reg, &repo, "win", DOCKER_MANIFEST, &body).expect(201);
-    let img = Image {
-        media_type: DOCKER_MANIFEST.into(),
-        blobs: vec![],
-        digest: sha256(&body),
-        manifest: body,
-    };
+    let img = Image::raw(DOCKER_MANIFEST, body);
     assert_manifest(&reg, &repo, "win", &img);
 }
 
