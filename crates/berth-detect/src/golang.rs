@@ -23,8 +23,7 @@
 //! behind pointers into the data segment; they are recorded as skipped.
 
 use crate::{
-    Candidate, DetectError, Detection, Detector, DetectorId, Ecosystem, FileSource, Finding,
-    Package,
+    Candidate, DetectError, Detection, Detector, DetectorId, Ecosystem, FileSource, Package,
 };
 
 pub const ID: DetectorId = DetectorId {
@@ -69,23 +68,11 @@ impl Detector for GoBinaryDetector {
     }
 
     fn detect(&self, files: &dyn FileSource) -> Result<Detection, DetectError> {
-        let mut det = Detection::default();
-        for path in files.paths() {
-            let Some(bytes) = files.read(path) else {
-                continue;
-            };
-            if !is_object_file(bytes) {
-                continue;
-            }
-            match parse_binary(path, bytes) {
-                Ok(Some(info)) => det
-                    .findings
-                    .extend(info.packages(path).into_iter().map(Finding::Package)),
-                Ok(None) => {}
-                Err(e) => det.skip(path, e),
-            }
-        }
-        Ok(det)
+        Ok(Detection::from_binaries(files, |path, bytes| {
+            Ok(parse_binary(path, bytes)?
+                .map(|info| info.packages(path))
+                .unwrap_or_default())
+        }))
     }
 }
 

@@ -230,6 +230,30 @@ impl Detection {
         })
     }
 
+    /// The loop both binary detectors share: `parse` every selected executable (ELF, Mach-O,
+    /// PE), keep its packages, and record a file that fails to parse as skipped.
+    pub(crate) fn from_binaries(
+        files: &dyn FileSource,
+        parse: impl Fn(&str, &[u8]) -> Result<Vec<Package>, DetectError>,
+    ) -> Detection {
+        let mut det = Detection::default();
+        for path in files.paths() {
+            let Some(bytes) = files.read(path) else {
+                continue;
+            };
+            if !golang::is_object_file(bytes) {
+                continue;
+            }
+            match parse(path, bytes) {
+                Ok(packages) => det
+                    .findings
+                    .extend(packages.into_iter().map(Finding::Package)),
+                Err(e) => det.skip(path, e),
+            }
+        }
+        det
+    }
+
     fn skip(&mut self, path: &str, error: DetectError) {
         self.skipped.push(Skipped {
             path: path.to_owned(),

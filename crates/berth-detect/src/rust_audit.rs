@@ -13,10 +13,8 @@ use std::io::Read as _;
 use object::{Object as _, ObjectSection as _};
 use serde::Deserialize;
 
-use crate::golang::is_object_file;
 use crate::{
-    Candidate, DetectError, Detection, Detector, DetectorId, Ecosystem, FileSource, Finding,
-    Package,
+    Candidate, DetectError, Detection, Detector, DetectorId, Ecosystem, FileSource, Package,
 };
 
 pub const ID: DetectorId = DetectorId {
@@ -44,20 +42,7 @@ impl Detector for CargoAuditableDetector {
     }
 
     fn detect(&self, files: &dyn FileSource) -> Result<Detection, DetectError> {
-        let mut det = Detection::default();
-        for path in files.paths() {
-            let Some(bytes) = files.read(path) else {
-                continue;
-            };
-            if !is_object_file(bytes) {
-                continue;
-            }
-            match parse_binary(path, bytes) {
-                Ok(ps) => det.findings.extend(ps.into_iter().map(Finding::Package)),
-                Err(e) => det.skip(path, e),
-            }
-        }
-        Ok(det)
+        Ok(Detection::from_binaries(files, parse_binary))
     }
 }
 
