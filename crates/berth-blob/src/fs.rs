@@ -222,16 +222,6 @@ impl BlobStore for FsBlobStore {
         })
     }
 
-    async fn delete(&self, digest: &Digest) -> Result<(), BlobError> {
-        let path = self.blob_path(digest);
-        blocking(move || match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        })
-        .await
-    }
-
     async fn upload_start(&self, id: UploadId) -> Result<(), BlobError> {
         let path = self.upload_path(id);
         blocking(move || {

@@ -111,8 +111,6 @@ pub trait BlobStore: Send + Sync + 'static {
         digest: &Digest,
         range: Option<(u64, u64)>,
     ) -> Result<BlobContent, BlobError>;
-    /// Removes the bytes (garbage collection only: links live in the metadata store).
-    async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
 
     async fn upload_start(&self, id: UploadId) -> Result<(), BlobError>;
     /// Bytes received so far, or `None` when the session does not exist.

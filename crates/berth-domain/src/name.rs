@@ -60,11 +60,6 @@ impl RepoName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The first path component: the namespace that owns the repository.
-    pub fn namespace(&self) -> &str {
-        self.0.split('/').next().unwrap_or(&self.0)
-    }
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`

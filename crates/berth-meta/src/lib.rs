@@ -128,8 +128,6 @@ pub trait MetaStore: Send + Sync + 'static {
         repo: &RepoName,
         subject: &Digest,
     ) -> Result<Vec<Referrer>, MetaError>;
-    /// Whether the repository has ever been written to.
-    async fn repo_exists(&self, repo: &RepoName) -> Result<bool, MetaError>;
 
     async fn create_upload(&self, id: &str, repo: &RepoName) -> Result<(), MetaError>;
     /// The repository an upload belongs to.

@@ -463,11 +463,6 @@ impl MetaStore for SqliteStore {
         .await
     }
 
-    async fn repo_exists(&self, repo: &RepoName) -> Result<bool, MetaError> {
-        let repo = repo.to_string();
-        self.read(move |c| Ok(repo_id(c, &repo)?.is_some())).await
-    }
-
     async fn create_upload(&self, id: &str, repo: &RepoName) -> Result<(), MetaError> {
         let (id, repo) = (id.to_owned(), repo.to_string());
         self.write(move |tx| {

@@ -140,10 +140,6 @@ impl BerthServer {
         &self.data_dir
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
     /// The server's combined stdout and stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
