@@ -51,16 +51,24 @@ pub enum SecretKind {
     AppToken,
     /// An OAuth2 refresh token issued by `POST /v2/auth`.
     Refresh,
+    /// A web session (the API's cookie).
+    Session,
 }
 
 impl SecretKind {
-    pub const ALL: [SecretKind; 3] = [SecretKind::Robot, SecretKind::AppToken, SecretKind::Refresh];
+    pub const ALL: [SecretKind; 4] = [
+        SecretKind::Robot,
+        SecretKind::AppToken,
+        SecretKind::Refresh,
+        SecretKind::Session,
+    ];
 
     pub const fn prefix(self) -> &'static str {
         match self {
             SecretKind::Robot => "berth_rbt_",
             SecretKind::AppToken => "berth_app_",
             SecretKind::Refresh => "berth_rft_",
+            SecretKind::Session => "berth_ses_",
         }
     }
 

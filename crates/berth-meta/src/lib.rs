@@ -8,13 +8,16 @@
 //! - a blob row is written only after the blob store has the bytes durably;
 //! - reads never see a half-applied change.
 
+pub mod identity;
 mod migrate;
 mod sqlite;
+mod sqlite_identity;
 
 use async_trait::async_trait;
 use berth_domain::{Digest, RepoName, Tag};
 use bytes::Bytes;
 
+pub use identity::IdentityStore;
 pub use migrate::{MIGRATIONS, Migration};
 pub use sqlite::SqliteStore;
 

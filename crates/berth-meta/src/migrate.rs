@@ -13,8 +13,15 @@ pub struct Migration {
 }
 
 /// All migrations, in order. Never edit a released entry; add a new one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("migrations/0001_registry.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("migrations/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity",
+        sql: include_str!("migrations/0002_identity.sql"),
+    },
+];

@@ -56,7 +56,7 @@ impl SqliteStore {
         self.read(current_version).await
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, MetaError>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, MetaError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, MetaError> + Send + 'static,
@@ -80,7 +80,7 @@ impl SqliteStore {
         .map_err(|e| MetaError::Worker(e.to_string()))?
     }
 
-    async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    pub(crate) async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<MetaError> + Send + 'static,
