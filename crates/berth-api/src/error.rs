@@ -106,6 +106,32 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+impl From<berth_access::AccessError> for ApiError {
+    fn from(e: berth_access::AccessError) -> Self {
+        use berth_access::AccessError as E;
+        if e.is_internal() {
+            tracing::error!(error = %e, "request failed");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Unknown,
+                "internal server error",
+            );
+        }
+        let msg = e.to_string();
+        match e {
+            E::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg),
+            E::TooManyAttempts(wait) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests, msg)
+                    .with_header(header::RETRY_AFTER, wait.to_string())
+            }
+            E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, msg),
+            E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, msg),
+            E::Conflict(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Denied, msg),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::Unsupported, msg),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut entry = serde_json::json!({ "code": self.code.as_str(), "message": self.message });

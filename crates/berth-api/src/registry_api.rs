@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Query, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_blob::{BlobContent, ByteStream, UploadId};
@@ -13,8 +13,9 @@ use berth_registry::{Page, RegistryError};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::{AppState, auth};
+use berth_auth::VerifiedToken;
 use crate::headers::{
     accept_list, blob_range, content_length, has_body, upload_content_range, upload_range,
 };
@@ -26,7 +27,7 @@ const DIGEST_HEADER: &str = "Docker-Content-Digest";
 const UPLOAD_UUID: &str = "Docker-Upload-UUID";
 
 /// The single entry point: routes by hand (see [`crate::route`]) and maps every error.
-pub async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
+pub async fn dispatch(app: AppState, req: Request) -> Response {
     match handle(app, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -42,6 +43,13 @@ async fn handle(app: AppState, req: Request) -> ApiResult {
         return Err(ApiError::unsupported_route());
     };
     let method = req.method().clone();
+    let need = auth::Need::of(&route, &method);
+    let token = auth::authorize(&app, req.headers(), &need).await?;
+    let origin = crate::origin(&req);
+    let audit = |kind: &str, repo: &RepoName, meta: serde_json::Value| {
+        app.access
+            .record_token_action(kind, &token.claims.sub, repo.as_str(), &origin, meta);
+    };
     let reg = &app.registry;
     let name = |n: &str| RepoName::parse(n).map_err(ApiError::name_invalid);
     match (route, &method) {
@@ -52,7 +60,7 @@ async fn handle(app: AppState, req: Request) -> ApiResult {
         )),
         (Route::Catalog, &Method::GET) => {
             let (n, last) = pagination(&query)?;
-            let page = reg.catalog(n, last).await?;
+            let page = visible_catalog(&app, &token.claims.sub, n, last).await?;
             let link = page_link("/v2/_catalog", &page);
             let mut resp = json_response(
                 StatusCode::OK,
@@ -79,12 +87,37 @@ async fn handle(app: AppState, req: Request) -> ApiResult {
             let repo = name(n)?;
             match *m {
                 Method::GET | Method::HEAD => {
-                    manifest_get(&app, &repo, reference, req.headers(), m).await
+                    let resp = manifest_get(&app, &repo, reference, req.headers(), m).await?;
+                    if *m == Method::GET {
+                        audit("pull", &repo, serde_json::json!({ "reference": reference }));
+                    }
+                    Ok(resp)
                 }
-                Method::PUT => manifest_put(&app, &repo, reference, req).await,
+                Method::PUT => {
+                    app.access
+                        .ensure_repository(&token.claims.sub, repo.as_str(), &origin)
+                        .await?;
+                    let resp = manifest_put(&app, &repo, reference, req).await?;
+                    let digest = resp
+                        .headers()
+                        .get(DIGEST_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    audit(
+                        "push",
+                        &repo,
+                        serde_json::json!({ "reference": reference, "digest": digest }),
+                    );
+                    Ok(resp)
+                }
                 Method::DELETE => {
                     let r = Reference::parse(reference).map_err(ApiError::name_invalid)?;
                     reg.manifest_delete(&repo, &r).await?;
+                    let kind = match r {
+                        Reference::Tag(_) => "delete_tag",
+                        Reference::Digest(_) => "delete_manifest",
+                    };
+                    audit(kind, &repo, serde_json::json!({ "reference": reference }));
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
                 _ => Err(ApiError::method_not_allowed()),
@@ -99,13 +132,22 @@ async fn handle(app: AppState, req: Request) -> ApiResult {
                 }
                 Method::DELETE => {
                     reg.blob_delete(&repo, &digest).await?;
+                    audit(
+                        "delete_blob",
+                        &repo,
+                        serde_json::json!({ "digest": digest.to_string() }),
+                    );
                     Ok(StatusCode::ACCEPTED.into_response())
                 }
                 _ => Err(ApiError::method_not_allowed()),
             }
         }
         (Route::UploadStart { name: n }, &Method::POST) => {
-            upload_start(&app, &name(n)?, &query, req).await
+            let repo = name(n)?;
+            app.access
+                .ensure_repository(&token.claims.sub, repo.as_str(), &origin)
+                .await?;
+            upload_start(&app, &repo, &query, &token, req).await
         }
         (Route::Upload { name: n, id }, m) => {
             let repo = name(n)?;
@@ -336,6 +378,7 @@ async fn upload_start(
     app: &AppState,
     repo: &RepoName,
     q: &HashMap<String, String>,
+    token: &VerifiedToken,
     req: Request,
 ) -> ApiResult {
     let reg = &app.registry;
@@ -345,10 +388,10 @@ async fn upload_start(
             Some(f) => Some(RepoName::parse(f).map_err(ApiError::name_invalid)?),
             None => None,
         };
-        if reg
-            .blob_mount(repo, &digest, from.as_ref())
-            .await?
-            .is_some()
+        // Mount only from a repository the caller may pull from; a mount by digest alone
+        // could copy a private blob whose digest leaked, so it becomes an upload.
+        if let Some(from) = from.filter(|f| auth::may_pull(token, f))
+            && reg.blob_mount(repo, &digest, Some(&from)).await?.is_some()
         {
             return Ok(blob_created(repo, &digest));
         }
@@ -543,4 +586,39 @@ async fn manifest_put(app: &AppState, repo: &RepoName, reference: &str, req: Req
         );
     }
     Ok(resp)
+}
+
+/// A catalog page holding only repositories the token's account may see, filled up to `n`
+/// by reading further pages of the full catalog.
+async fn visible_catalog(
+    app: &AppState,
+    sub: &str,
+    n: Option<u32>,
+    last: Option<&str>,
+) -> Result<Page, ApiError> {
+    let principal = app.access.principal_by_name(sub).await.map_err(ApiError::from)?;
+    let filter = app.access.repo_filter(&principal).await.map_err(ApiError::from)?;
+    let mut items = Vec::new();
+    let mut cursor = last.map(str::to_owned);
+    let want = n.unwrap_or(u32::MAX) as usize;
+    loop {
+        let page = app.registry.catalog(n, cursor.as_deref()).await?;
+        let page_len = page.items.len();
+        cursor = page.items.last().cloned();
+        for (i, name) in page.items.into_iter().enumerate() {
+            if filter.allows(&name) {
+                items.push(name);
+                if items.len() == want {
+                    let more = i + 1 < page_len || page.next.is_some();
+                    return Ok(Page {
+                        items,
+                        next: if more { n } else { None },
+                    });
+                }
+            }
+        }
+        if page.next.is_none() || page_len == 0 {
+            return Ok(Page { items, next: None });
+        }
+    }
 }

@@ -50,6 +50,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: Limits,
     pub uploads: UploadConfig,
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -62,6 +63,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             limits: Limits::default(),
             uploads: UploadConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -145,7 +147,118 @@ impl Default for UploadConfig {
     }
 }
 
+/// Accounts and token authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The registry's name in tokens and challenges (`service=`).
+    pub service: String,
+    /// The token endpoint URL clients are sent to; empty derives it from each request's
+    /// `Host` (set it when berth is behind a proxy that rewrites Host).
+    pub realm: String,
+    /// Lifetime of registry tokens.
+    pub token_ttl: String,
+    /// Anonymous clients may pull public repositories.
+    pub anonymous_pull: bool,
+    /// Anyone may create an account through the API (otherwise superusers create them).
+    pub open_registration: bool,
+    /// Users who are superusers whatever the database says.
+    pub superusers: Vec<String>,
+    pub refresh_token_ttl: String,
+    pub session_ttl: String,
+    /// Signing keys older than this are replaced (the old key keeps verifying its tokens).
+    pub key_rotation: String,
+    /// Failed logins per account or address before further attempts wait for the window.
+    pub login_max_failures: u32,
+    pub login_window: String,
+    /// Mark the session cookie `Secure` (serve over TLS).
+    pub secure_cookies: bool,
+    /// A superuser created at start when the database has no users. With no username set,
+    /// berth creates `admin` with a random password written to `<data_dir>/initial-admin-password`.
+    pub initial_admin: InitialAdmin,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            service: "berth".into(),
+            realm: String::new(),
+            token_ttl: "5m".into(),
+            anonymous_pull: false,
+            open_registration: false,
+            superusers: Vec::new(),
+            refresh_token_ttl: "30d".into(),
+            session_ttl: "12h".into(),
+            key_rotation: "30d".into(),
+            login_max_failures: 10,
+            login_window: "5m".into(),
+            secure_cookies: false,
+            initial_admin: InitialAdmin::default(),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InitialAdmin {
+    pub username: String,
+    /// Prefer `password_file`, or the variable `BERTH_AUTH__INITIAL_ADMIN__PASSWORD`.
+    #[serde(serialize_with = "redact")]
+    pub password: String,
+    pub password_file: String,
+}
+
+impl std::fmt::Debug for InitialAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitialAdmin")
+            .field("username", &self.username)
+            .field("password_file", &self.password_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets are never printed back (`berth config` shows `<redacted>` when one is set).
+fn redact<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if v.is_empty() { "" } else { "<redacted>" })
+}
+
+/// Durations of the `auth` section, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthDurations {
+    pub token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_ttl: Duration,
+    pub key_rotation: Duration,
+    pub login_window: Duration,
+}
+
 impl Config {
+    /// The `auth` section's durations; every error names its key.
+    pub fn auth_durations(&self) -> Result<AuthDurations, ConfigError> {
+        let d = |key: &str, v: &str| {
+            humantime::parse_duration(v)
+                .map_err(|e| key_err(&format!("auth.{key}"), format!("{v:?}: {e}")))
+        };
+        let a = &self.auth;
+        let out = AuthDurations {
+            token_ttl: d("token_ttl", &a.token_ttl)?,
+            refresh_token_ttl: d("refresh_token_ttl", &a.refresh_token_ttl)?,
+            session_ttl: d("session_ttl", &a.session_ttl)?,
+            key_rotation: d("key_rotation", &a.key_rotation)?,
+            login_window: d("login_window", &a.login_window)?,
+        };
+        if out.token_ttl.as_secs() < 30 || out.token_ttl.as_secs() > 24 * 3600 {
+            return Err(key_err("auth.token_ttl", "must be between 30s and 24h"));
+        }
+        if out.key_rotation < out.token_ttl * 2 {
+            return Err(key_err(
+                "auth.key_rotation",
+                "must be at least twice auth.token_ttl",
+            ));
+        }
+        Ok(out)
+    }
+
     /// Loads defaults, then `file` if given, then `BERTH_*` variables from `env`.
     /// Returns the config and warnings (unknown `BERTH_*` variables) for the caller to log.
     pub fn load(
@@ -234,6 +347,23 @@ impl Config {
             return Err(key_err("limits.page_max", "must be at least 1"));
         }
         self.upload_expiry()?;
+        self.auth_durations()?;
+        if self.auth.service.is_empty()
+            || !self
+                .auth
+                .service
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(key_err(
+                "auth.service",
+                "must be a non-empty name without spaces or quotes",
+            ));
+        }
+        let realm = &self.auth.realm;
+        if !(realm.is_empty() || realm.starts_with("http://") || realm.starts_with("https://")) {
+            return Err(key_err("auth.realm", "must be an http:// or https:// URL"));
+        }
         Ok(())
     }
 
@@ -306,6 +436,14 @@ fn scalar(raw: &str, current: &Value) -> Value {
             .parse::<u64>()
             .map(Value::from)
             .unwrap_or_else(|_| Value::String(raw.into())),
+        // Lists are comma-separated in variables: BERTH_AUTH__SUPERUSERS=alice,bob
+        Value::Array(_) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        ),
         Value::Bool(_) => match raw {
             "true" | "1" | "yes" => Value::Bool(true),
             "false" | "0" | "no" => Value::Bool(false),

@@ -281,6 +281,18 @@ impl Registry {
         Ok(())
     }
 
+    /// After a repository's metadata was deleted (by the access layer, which owns that
+    /// decision): drops cached manifests and discards the bytes of its open uploads.
+    pub async fn forget_repository(&self, upload_ids: &[String]) {
+        self.manifests.clear();
+        for id in upload_ids.iter().filter_map(|i| UploadId::parse(i)) {
+            match self.blobs.upload_abort(id).await {
+                Ok(()) | Err(BlobError::UploadNotFound) => {}
+                Err(e) => tracing::warn!(upload = %id, error = %e, "could not discard an upload"),
+            }
+        }
+    }
+
     /// Deletes uploads untouched for `max_age`. Returns how many.
     pub async fn expire_uploads(&self, max_age: Duration) -> Result<usize, RegistryError> {
         let now = std::time::SystemTime::now()

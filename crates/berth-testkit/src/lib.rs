@@ -97,6 +97,10 @@ pub fn berth_bin() -> PathBuf {
 }
 
 /// A running `berth serve` process with its own data folder.
+/// The superuser every [`BerthServer`] is started with (`auth.initial_admin`).
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
 pub struct BerthServer {
     bin: PathBuf,
     child: Option<Child>,
@@ -170,6 +174,10 @@ impl BerthServer {
             .open(self.log_path())
             .expect("log file");
         let mut cmd = Command::new(&self.bin);
+        // Every test server has the same first superuser unless a test sets its own; the
+        // variables come first so a test's own settings win.
+        cmd.env("BERTH_AUTH__INITIAL_ADMIN__USERNAME", ADMIN_USER)
+            .env("BERTH_AUTH__INITIAL_ADMIN__PASSWORD", ADMIN_PASSWORD);
         cmd.arg("serve")
             .arg("--listen")
             .arg(self.addr())

@@ -52,7 +52,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         blob_max_bytes: config.limits.blob_max_bytes,
         page_max: config.limits.page_max,
     };
-    let registry = Arc::new(Registry::new(Arc::new(meta), Arc::new(blobs), limits));
+    let meta = Arc::new(meta);
+    let registry = Arc::new(Registry::new(meta.clone(), Arc::new(blobs), limits));
+    let access = berth_access::Access::open(meta, access_config(&config)?)
+        .await
+        .context("cannot load the token signing keys")?;
+    bootstrap_admin(&config, &access).await?;
+    let acc = access.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = acc.maintain_keys().await {
+                tracing::warn!(error = %e, "signing key maintenance failed");
+            }
+        }
+    });
 
     let expiry = config.upload_expiry()?;
     let reg = registry.clone();
@@ -72,8 +88,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "berth is serving");
-    axum::serve(listener, berth_api::router(registry))
-        .with_graceful_shutdown(shutdown_signal())
+    let options = berth_api::ApiOptions {
+        realm: Some(config.auth.realm.clone()).filter(|r| !r.is_empty()),
+        secure_cookies: config.auth.secure_cookies,
+    };
+    let app = berth_api::router(registry, access, options);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
     tracing::info!("berth stopped");
@@ -93,4 +117,92 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// The access layer's settings from the `auth` section.
+pub fn access_config(config: &Config) -> anyhow::Result<berth_access::AccessConfig> {
+    let d = config.auth_durations()?;
+    let a = &config.auth;
+    Ok(berth_access::AccessConfig {
+        service: a.service.clone(),
+        issuer: a.service.clone(),
+        token_ttl_secs: d.token_ttl.as_secs(),
+        anonymous_pull: a.anonymous_pull,
+        open_registration: a.open_registration,
+        superusers: a.superusers.clone(),
+        refresh_ttl_secs: d.refresh_token_ttl.as_secs(),
+        session_ttl_secs: d.session_ttl.as_secs(),
+        key_max_age_secs: d.key_rotation.as_secs(),
+        login_max_failures: a.login_max_failures,
+        login_window_secs: d.login_window.as_secs(),
+        ..berth_access::AccessConfig::default()
+    })
+}
+
+/// On a database without users, creates the first superuser: the configured one, or
+/// `admin` with a random password written to a file only the owner can read (a secret in
+/// the log would outlive its purpose).
+async fn bootstrap_admin(config: &Config, access: &berth_access::Access) -> anyhow::Result<()> {
+    if access.store().count_users().await? > 0 {
+        return Ok(());
+    }
+    let ia = &config.auth.initial_admin;
+    let origin = berth_access::Origin::default();
+    let system = berth_access::Principal::System;
+    if !ia.username.is_empty() {
+        let password = if !ia.password_file.is_empty() {
+            std::fs::read_to_string(&ia.password_file)
+                .with_context(|| {
+                    format!(
+                        "config key `auth.initial_admin.password_file`: cannot read {}",
+                        ia.password_file
+                    )
+                })?
+                .trim_end_matches(['\n', '\r'])
+                .to_owned()
+        } else {
+            ia.password.clone()
+        };
+        if password.is_empty() {
+            anyhow::bail!(
+                "config key `auth.initial_admin`: a username needs `password` or `password_file`"
+            );
+        }
+        access
+            .create_user(&system, &ia.username, Some(&password), None, true, &origin)
+            .await
+            .context("config key `auth.initial_admin`: cannot create the user")?;
+        tracing::info!(user = %ia.username, "created the initial superuser");
+        return Ok(());
+    }
+    let password = berth_auth::Secret::generate(berth_auth::SecretKind::AppToken)
+        .expose()
+        .trim_start_matches(berth_auth::SecretKind::AppToken.prefix())
+        .to_owned();
+    let path = config.data_dir.join("initial-admin-password");
+    write_private(&path, &format!("{password}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    access
+        .create_user(&system, "admin", Some(&password), None, true, &origin)
+        .await
+        .context("cannot create the initial superuser")?;
+    tracing::warn!(
+        user = "admin",
+        password_file = %path.display(),
+        "created superuser `admin`; its password is in the file named here (readable by you only): sign in and change it"
+    );
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }

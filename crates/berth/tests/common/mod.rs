@@ -124,7 +124,18 @@ impl Registry {
     }
 
     pub fn try_send(&self, rb: RequestBuilder) -> Result<Resp, reqwest::Error> {
-        let req = rb.build()?;
+        let mut req = rb.build()?;
+        if !req.headers().contains_key("authorization")
+            && let Some(token) = bearer_for(
+                self.addr(),
+                &format!("{}?{}", req.url().path(), req.url().query().unwrap_or("")),
+            )
+        {
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
         let what = format!(
             "{} {}",
             req.method(),
@@ -293,6 +304,7 @@ impl Resp {
 /// read) is seen as curl or Go would see it. `half_close` shuts the write side after sending
 /// (for bodies that end early). `None`: closed without an answer.
 pub fn raw_http(addr: &str, request: &[u8], half_close: bool) -> Option<Resp> {
+    let request = &with_token(addr, request);
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = s.try_clone().expect("clone socket");
@@ -346,6 +358,105 @@ fn parse_raw_response(request: &str, buf: &[u8]) -> Option<Resp> {
         headers,
         body,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens: the harness acts as the superuser
+// ---------------------------------------------------------------------------------------------
+
+/// Registry tokens by (registry address, scope), with when they were fetched.
+type TokenCache =
+    std::collections::HashMap<(String, String), (String, std::time::Instant)>;
+static TOKENS: std::sync::LazyLock<std::sync::Mutex<TokenCache>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The scope a client would ask for before this request: every action on the repository the
+/// path names (the superuser gets them all), the catalog, or nothing in particular.
+fn scope_for(path_and_query: &str) -> String {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    // A cross-repository mount also needs pull on the source, as docker asks for.
+    let from = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("from="))
+        .map(|f| format!(" repository:{f}:pull"))
+        .unwrap_or_default();
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return String::new();
+    };
+    if rest.starts_with("_catalog") {
+        return "registry:catalog:*".into();
+    }
+    let cut = ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|k| rest.rfind(k))
+        .max();
+    match cut {
+        Some(i) => format!("repository:{}:pull,push,delete{from}", &rest[..i]),
+        None => String::new(),
+    }
+}
+
+fn fetch_token(addr: &str, scope: &str) -> Option<String> {
+    let mut url = format!("http://{addr}/v2/auth?service=berth");
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        url.push_str(&format!("&scope={s}"));
+    }
+    let resp = reqwest::blocking::Client::new()
+        .get(url)
+        .basic_auth(berth_testkit::ADMIN_USER, Some(berth_testkit::ADMIN_PASSWORD))
+        .send()
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let v: Value = resp.json().ok()?;
+    v["token"].as_str().map(str::to_owned)
+}
+
+/// A token for a request to `path` on the berth at `addr`; `None` against an external
+/// registry (which needs none). A path whose name does not parse gets a token without a
+/// scope, so the request reaches the handler that rejects the name.
+pub fn bearer_for(addr: &str, path: &str) -> Option<String> {
+    if external().is_some() {
+        return None;
+    }
+    let scope = scope_for(path);
+    let key = (addr.to_owned(), scope.clone());
+    if let Some((t, at)) = TOKENS.lock().unwrap().get(&key)
+        && at.elapsed() < Duration::from_secs(120)
+    {
+        return Some(t.clone());
+    }
+    let main_scope = scope.split(' ').next().unwrap_or("");
+    let token = fetch_token(addr, &scope)
+        .or_else(|| fetch_token(addr, main_scope))
+        .or_else(|| fetch_token(addr, ""))?;
+    TOKENS
+        .lock()
+        .unwrap()
+        .insert(key, (token.clone(), std::time::Instant::now()));
+    Some(token)
+}
+
+/// `request` with an `Authorization` header after its request line, unless it has one.
+fn with_token(addr: &str, request: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&request[..request.len().min(8192)]);
+    if text.to_ascii_lowercase().contains("\r\nauthorization:") {
+        return request.to_vec();
+    }
+    let Some(line_end) = request.windows(2).position(|w| w == b"\r\n") else {
+        return request.to_vec();
+    };
+    let path = text.split(' ').nth(1).unwrap_or("/");
+    let Some(token) = bearer_for(addr, path) else {
+        return request.to_vec();
+    };
+    let mut out = request[..line_end + 2].to_vec();
+    out.extend_from_slice(format!("Authorization: Bearer {token}\r\n").as_bytes());
+    out.extend_from_slice(&request[line_end + 2..]);
+    out
 }
 
 // ---------------------------------------------------------------------------------------------

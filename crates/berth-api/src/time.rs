@@ -1,0 +1,58 @@
+//! Timestamps as the APIs spell them: RFC 3339 for the token service, RFC 2822 for the
+//! Quay-shaped REST API. Unix seconds in, UTC out; no time-zone database needed.
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn split(unix: i64) -> ((i64, u32, u32), (i64, i64, i64), i64) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    (civil(days), (secs / 3600, secs % 3600 / 60, secs % 60), days)
+}
+
+/// `2026-11-23T10:00:00Z`
+pub fn rfc3339(unix: i64) -> String {
+    let ((y, mo, d), (h, mi, s), _) = split(unix);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// `Mon, 23 Nov 2026 10:00:00 -0000`, as Quay's API writes dates.
+pub fn rfc2822(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let ((y, mo, d), (h, mi, s), days) = split(unix);
+    format!(
+        "{}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} -0000",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(mo - 1) as usize]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_420_800), "2026-11-23T08:00:00Z");
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 -0000");
+        assert_eq!(rfc2822(1_795_420_800), "Mon, 23 Nov 2026 08:00:00 -0000");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}
