@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use berth_auth::{
-    AccessEntry, Action, ActionSet, Argon2Params, KeyRing, PasswordHasher, Resource, Scope,
-    Secret, SecretHash, SecretKind, TokenCache, TokenConfig, TokenError, TokenKey,
-    VerifiedToken,
+    AccessEntry, Action, ActionSet, Argon2Params, KeyRing, PasswordHasher, Resource, Scope, Secret,
+    SecretHash, SecretKind, TokenCache, TokenConfig, TokenError, TokenKey, VerifiedToken,
 };
 use berth_domain::RepoName;
 use berth_meta::identity::{
@@ -310,7 +309,9 @@ impl Access {
             };
             match TokenKey::from_stored(&stored) {
                 Ok(key) => ring.insert(key)?,
-                Err(e) => tracing::error!(kid = %row.kid, error = %e, "ignoring a corrupt signing key"),
+                Err(e) => {
+                    tracing::error!(kid = %row.kid, error = %e, "ignoring a corrupt signing key")
+                }
             }
         }
         *self.ring.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
@@ -331,6 +332,25 @@ impl Access {
         let t = now();
         let ring = self.ring();
         if ring.needs_rotation(t, self.config.key_max_age_secs) {
+            self.rotate(&ring, t).await?;
+        }
+        let mut ring = (*self.ring()).clone();
+        for kid in ring.prune(now()) {
+            self.store.delete_signing_key(&kid).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes a new signing key at once (after a suspected leak, say); the old keys keep
+    /// verifying the tokens they signed until those expire.
+    pub async fn rotate_keys_now(&self) -> Result<()> {
+        self.load_ring().await?;
+        let ring = self.ring();
+        self.rotate(&ring, now()).await
+    }
+
+    async fn rotate(&self, ring: &KeyRing, t: u64) -> Result<()> {
+        {
             let first = ring.signing_key(t).is_none();
             let key = TokenKey::generate(t);
             let stored = key.to_stored();
@@ -356,10 +376,6 @@ impl Access {
             }
             tracing::info!(kid = %stored.kid, "new token signing key");
             self.load_ring().await?;
-        }
-        let mut ring = (*self.ring()).clone();
-        for kid in ring.prune(now()) {
-            self.store.delete_signing_key(&kid).await?;
         }
         Ok(())
     }
@@ -739,8 +755,8 @@ impl Access {
         if facts.repo.is_none() {
             // Pushing creates the repository (see `ensure_repository`); until then nothing
             // about it exists to read. The creator will hold admin (a robot, write).
-            let wants_push = scope.actions().contains(&Action::Push)
-                || scope.actions().contains(&Action::All);
+            let wants_push =
+                scope.actions().contains(&Action::Push) || scope.actions().contains(&Action::All);
             if !(wants_push && policy::may_create(principal, &facts)) {
                 return Ok(ActionSet::default());
             }
@@ -915,7 +931,9 @@ impl Access {
         }
         if let Some(subject) = principal.subject() {
             let grants = self.store.principal_grants(subject).await?;
-            filter.repos.extend(grants.repos.into_iter().map(|(n, _)| n));
+            filter
+                .repos
+                .extend(grants.repos.into_iter().map(|(n, _)| n));
             filter.namespaces.extend(
                 grants
                     .orgs

@@ -61,7 +61,11 @@ impl LoginLimiter {
                 }
             }
         }
-        if wait > 0 { Err(RetryAfter(wait)) } else { Ok(()) }
+        if wait > 0 {
+            Err(RetryAfter(wait))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn failure(&self, account: &str, ip: Option<&str>, now: u64) {

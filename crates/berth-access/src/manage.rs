@@ -9,8 +9,8 @@ use berth_auth::{Secret, SecretKind};
 /// The identity vocabulary these operations take and return, re-exported so their callers (the
 /// REST API) need not depend on the metadata store to name a role or a team.
 pub use berth_meta::identity::{
-    AppToken, AuditQuery, AuditRecord, DefaultPermission, NamedSubject, Namespace,
-    NamespaceKind, NewUser, RepoInfo, Robot, Role, Subject, Team, TeamRole, User, Visibility,
+    AppToken, AuditQuery, AuditRecord, DefaultPermission, NamedSubject, Namespace, NamespaceKind,
+    NewUser, RepoInfo, Robot, Role, Subject, Team, TeamRole, User, Visibility,
 };
 
 use crate::{Access, AccessError, Origin, Principal, Result, namespace_of, now, policy};
@@ -120,7 +120,9 @@ fn need_user(actor: &Principal) -> Result<()> {
 
 fn need_signed_in(actor: &Principal) -> Result<()> {
     if matches!(actor, Principal::Anonymous) {
-        Err(AccessError::Unauthorized("this needs a signed-in user".into()))
+        Err(AccessError::Unauthorized(
+            "this needs a signed-in user".into(),
+        ))
     } else {
         Ok(())
     }
@@ -145,7 +147,11 @@ impl Access {
 
     /// The caller's strongest team role in `org` (superusers count as admins); `NotFound` when
     /// the organization does not exist.
-    async fn org_role(&self, actor: &Principal, org: &str) -> Result<(Namespace, Option<TeamRole>)> {
+    async fn org_role(
+        &self,
+        actor: &Principal,
+        org: &str,
+    ) -> Result<(Namespace, Option<TeamRole>)> {
         let ns = self
             .store
             .namespace(org)
@@ -288,13 +294,17 @@ impl Access {
         origin: &Origin,
     ) -> Result<User> {
         if !actor.is_superuser() {
-            return Err(AccessError::Forbidden("only superusers can import users".into()));
+            return Err(AccessError::Forbidden(
+                "only superusers can import users".into(),
+            ));
         }
         validate_name("user", name)?;
         // Refuse what could never verify, rather than store a locked account by accident.
         let probe = self.hasher.verify("probe-password", password_hash);
         if probe.is_err() {
-            return Err(invalid("password hash is not an argon2 or bcrypt PHC string"));
+            return Err(invalid(
+                "password hash is not an argon2 or bcrypt PHC string",
+            ));
         }
         let user = self
             .store
@@ -329,9 +339,14 @@ impl Access {
         limit: u32,
     ) -> Result<Vec<User>> {
         if !actor.is_superuser() {
-            return Err(AccessError::Forbidden("only superusers can list users".into()));
+            return Err(AccessError::Forbidden(
+                "only superusers can list users".into(),
+            ));
         }
-        Ok(self.store.list_users(after, limit.clamp(1, MAX_PAGE)).await?)
+        Ok(self
+            .store
+            .list_users(after, limit.clamp(1, MAX_PAGE))
+            .await?)
     }
 
     /// Changes a password: the user itself or a superuser. Ends nothing else (tokens stay).
@@ -1007,7 +1022,9 @@ impl Access {
                     .await?
                     .filter(|n| n.kind == NamespaceKind::Org)
                     .ok_or_else(|| {
-                        invalid(format!("{org_name} is not an organization; it has no teams"))
+                        invalid(format!(
+                            "{org_name} is not an organization; it has no teams"
+                        ))
                     })?;
                 Ok(Subject::Team(self.team_in(&org, team).await?.id))
             }

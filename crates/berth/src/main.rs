@@ -3,6 +3,7 @@
 //! This file only parses the command line and wires crates together; behaviour lives in the
 //! library crates (see ARCHITECTURE.md).
 
+mod admin;
 mod serve;
 
 use std::path::PathBuf;
@@ -41,6 +42,14 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:5000].
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// Manage accounts, organizations, teams, robots, tokens, repositories and permissions
+    /// in the local store (for bootstrap and recovery; the server may be running).
+    Admin {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
     },
     /// Print the effective configuration (defaults, file and environment merged) as YAML-ish JSON.
     Config {
@@ -81,6 +90,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(serve::run(config))
+        }
+        Command::Admin { store, command } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(admin::run(store, command))
         }
         Command::Config { store } => {
             let config = load_config(&store, None)?;

@@ -98,8 +98,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    .await
+    .context("HTTP server failed")?;
     tracing::info!("berth stopped");
     Ok(())
 }

@@ -365,8 +365,7 @@ fn parse_raw_response(request: &str, buf: &[u8]) -> Option<Resp> {
 // ---------------------------------------------------------------------------------------------
 
 /// Registry tokens by (registry address, scope), with when they were fetched.
-type TokenCache =
-    std::collections::HashMap<(String, String), (String, std::time::Instant)>;
+type TokenCache = std::collections::HashMap<(String, String), (String, std::time::Instant)>;
 static TOKENS: std::sync::LazyLock<std::sync::Mutex<TokenCache>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -405,7 +404,10 @@ fn fetch_token(addr: &str, scope: &str) -> Option<String> {
     }
     let resp = reqwest::blocking::Client::new()
         .get(url)
-        .basic_auth(berth_testkit::ADMIN_USER, Some(berth_testkit::ADMIN_PASSWORD))
+        .basic_auth(
+            berth_testkit::ADMIN_USER,
+            Some(berth_testkit::ADMIN_PASSWORD),
+        )
         .send()
         .ok()?;
     if !resp.status().is_success() {
