@@ -151,7 +151,9 @@ pub(crate) async fn authorize(
                 name: name.clone(),
                 class: None,
             };
-            actions.iter().all(|a| verified.claims.permits(&resource, *a))
+            actions
+                .iter()
+                .all(|a| verified.claims.permits(&resource, *a))
         }
     };
     if ok {

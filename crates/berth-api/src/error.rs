@@ -119,11 +119,15 @@ impl From<berth_access::AccessError> for ApiError {
         }
         let msg = e.to_string();
         match e {
-            E::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg),
-            E::TooManyAttempts(wait) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests, msg)
-                    .with_header(header::RETRY_AFTER, wait.to_string())
+            E::Unauthorized(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, msg)
             }
+            E::TooManyAttempts(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyRequests,
+                msg,
+            )
+            .with_header(header::RETRY_AFTER, wait.to_string()),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Denied, msg),
             E::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NameUnknown, msg),
             E::Conflict(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Denied, msg),

@@ -14,12 +14,12 @@ use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::ApiError;
-use crate::{AppState, auth};
-use berth_auth::VerifiedToken;
 use crate::headers::{
     accept_list, blob_range, content_length, has_body, upload_content_range, upload_range,
 };
 use crate::route::{self, Route};
+use crate::{AppState, auth};
+use berth_auth::VerifiedToken;
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -596,8 +596,16 @@ async fn visible_catalog(
     n: Option<u32>,
     last: Option<&str>,
 ) -> Result<Page, ApiError> {
-    let principal = app.access.principal_by_name(sub).await.map_err(ApiError::from)?;
-    let filter = app.access.repo_filter(&principal).await.map_err(ApiError::from)?;
+    let principal = app
+        .access
+        .principal_by_name(sub)
+        .await
+        .map_err(ApiError::from)?;
+    let filter = app
+        .access
+        .repo_filter(&principal)
+        .await
+        .map_err(ApiError::from)?;
     let mut items = Vec::new();
     let mut cursor = last.map(str::to_owned);
     let want = n.unwrap_or(u32::MAX) as usize;

@@ -19,7 +19,11 @@ fn civil(days: i64) -> (i64, u32, u32) {
 fn split(unix: i64) -> ((i64, u32, u32), (i64, i64, i64), i64) {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
-    (civil(days), (secs / 3600, secs % 3600 / 60, secs % 60), days)
+    (
+        civil(days),
+        (secs / 3600, secs % 3600 / 60, secs % 60),
+        days,
+    )
 }
 
 /// `2026-11-23T10:00:00Z`

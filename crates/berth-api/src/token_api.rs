@@ -70,8 +70,8 @@ async fn get(app: &AppState, req: Request) -> Result<Response, ApiError> {
     )
     .map_err(|e| bad_request(format!("invalid scope: {e}")))?;
     let principal = principal_from_header(app, req.headers(), &origin).await?;
-    let offline = (param("offline_token") == Some("true"))
-        .then(|| param("client_id").unwrap_or("docker"));
+    let offline =
+        (param("offline_token") == Some("true")).then(|| param("client_id").unwrap_or("docker"));
     let grant = app
         .access
         .issue(&principal, &scopes, &origin, offline)
@@ -124,8 +124,8 @@ async fn post(app: &AppState, req: Request) -> Result<Response, ApiError> {
         ));
     }
     let body = read_limited(req.into_body()).await?;
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| bad_request("malformed form body"))?;
+    let form: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| bad_request("malformed form body"))?;
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     check_service(app, field("service"))?;
     let scopes = parse_scopes(
@@ -141,7 +141,9 @@ async fn post(app: &AppState, req: Request) -> Result<Response, ApiError> {
     let (principal, refresh) = match field("grant_type") {
         Some("password") => {
             let (Some(user), Some(pass)) = (field("username"), field("password")) else {
-                return Err(bad_request("grant_type=password needs username and password"));
+                return Err(bad_request(
+                    "grant_type=password needs username and password",
+                ));
             };
             let p = app
                 .access
