@@ -149,6 +149,14 @@ impl Conn {
         for (k, v) in headers {
             h.insert(k, HeaderValue::from_str(v)?);
         }
+        if !h.contains_key(header::AUTHORIZATION)
+            && let Some(token) = token_for(self.addr, path_and_query).await?
+        {
+            h.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {token}"))?,
+            );
+        }
         let req = req.body(body)?;
         let sender = self.ready().await?;
         match sender.send_request(req).await {
@@ -232,4 +240,122 @@ pub fn location_path(loc: &str) -> String {
 pub fn with_param(path: &str, kv: &str) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
     format!("{path}{sep}{kv}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry tokens, as a client gets them
+// ---------------------------------------------------------------------------------------------
+
+/// Servers that want registry tokens (berth), with the `Authorization: Basic` value that
+/// gets them. Distribution runs without authentication and is not listed.
+static CREDENTIALS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Tokens by (server, scope), with when they were fetched. One fetch per repository per run,
+/// as a client that keeps its token does; the measured requests carry it like docker's do.
+type Tokens = std::collections::HashMap<(SocketAddr, String), (String, std::time::Instant)>;
+static TOKENS: std::sync::LazyLock<std::sync::Mutex<Tokens>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Tokens live 5 minutes on berth; refetch well before.
+const TOKEN_REUSE: std::time::Duration = std::time::Duration::from_secs(120);
+
+pub fn register_credentials(addr: SocketAddr, user: &str, password: &str) {
+    let basic = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
+    CREDENTIALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((addr, basic));
+}
+
+pub fn basic_for(addr: SocketAddr) -> Option<String> {
+    CREDENTIALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, b)| b.clone())
+}
+
+/// The scope a client asks for before a request to `path`: pull, push and delete on the
+/// repository it names, or the catalog.
+fn scope_for(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return String::new();
+    };
+    if rest.starts_with("_catalog") {
+        return "registry:catalog:*".into();
+    }
+    let cut = ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|k| rest.rfind(k))
+        .max();
+    match cut {
+        Some(i) => format!("repository:{}:pull,push,delete", &rest[..i]),
+        None => String::new(),
+    }
+}
+
+/// A token for `path` on `addr`, or `None` when that server needs none.
+pub async fn token_for(addr: SocketAddr, path: &str) -> Result<Option<String>> {
+    if path.starts_with("/v2/auth") {
+        return Ok(None);
+    }
+    let Some(basic) = basic_for(addr) else {
+        return Ok(None);
+    };
+    let scope = scope_for(path);
+    let key = (addr, scope.clone());
+    if let Some((t, at)) = TOKENS.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        && at.elapsed() < TOKEN_REUSE
+    {
+        return Ok(Some(t.clone()));
+    }
+    let token = fetch_token(addr, &basic, &scope).await?;
+    TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, (token.clone(), std::time::Instant::now()));
+    Ok(Some(token))
+}
+
+/// `GET /v2/auth` on a connection of its own.
+pub async fn fetch_token(addr: SocketAddr, basic: &str, scope: &str) -> Result<String> {
+    let mut path = "/v2/auth?service=berth".to_owned();
+    if !scope.is_empty() {
+        path.push_str(&format!("&scope={scope}"));
+    }
+    let mut conn = Conn::new(addr);
+    let r = Box::pin(conn.call(
+        Method::GET,
+        &path,
+        &[(header::AUTHORIZATION, basic)],
+        ReqBody::Empty,
+    ))
+    .await?
+    .expect(&format!("GET {path}"), StatusCode::OK)?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    v["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("GET {path}: no token in the answer"))
+}
+
+/// Standard base64 with padding (for Basic credentials).
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

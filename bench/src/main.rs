@@ -36,6 +36,7 @@ const MEASUREMENTS: &[&str] = &[
     "download",
     "small",
     "manifest",
+    "auth",
     "skopeo",
     "concurrent",
 ];
@@ -324,6 +325,7 @@ async fn run(args: Args) -> Result<()> {
                     "download" => measure::download(&mut ctx, &srv, &mut rec, &mut uploaded).await,
                     "small" => measure::small(&mut ctx, &srv, &mut rec).await,
                     "manifest" => measure::manifest(&mut ctx, &srv, &mut rec).await,
+                    "auth" => measure::auth(&mut ctx, &srv, &mut rec).await,
                     "skopeo" => measure::skopeo_copy(&mut ctx, &srv, &mut rec).await,
                     "concurrent" => measure::concurrent(&mut ctx, &srv, &mut rec).await,
                     _ => unreachable!("filtered above"),

@@ -682,9 +682,23 @@ pub async fn skopeo_copy(ctx: &mut Ctx, srv: &Server, rec: &mut Recorder<'_>) ->
     let pulled = ctx.work.join(format!("pull-{}", srv.kind.name()));
     let _ = std::fs::remove_dir_all(&pulled);
     let dest = format!("oci:{}:v1", pulled.display());
-    let (push, st) = rec
-        .phase(skopeo(&["copy", "--dest-tls-verify=false", &src, &remote]))
-        .await?;
+    // berth wants credentials (skopeo then fetches tokens itself); Distribution runs open.
+    let creds = crate::http::basic_for(srv.addr).map(|_| {
+        format!(
+            "{}:{}",
+            crate::server::BENCH_USER,
+            crate::server::BENCH_PASSWORD
+        )
+    });
+    let mut push_args = vec!["copy", "--dest-tls-verify=false"];
+    let mut pull_args = vec!["copy", "--src-tls-verify=false"];
+    if let Some(c) = &creds {
+        push_args.extend(["--dest-creds", c]);
+        pull_args.extend(["--src-creds", c]);
+    }
+    push_args.extend([src.as_str(), remote.as_str()]);
+    pull_args.extend([remote.as_str(), dest.as_str()]);
+    let (push, st) = rec.phase(skopeo(&push_args)).await?;
     rec.push(
         "skopeo.push".into(),
         "skopeo push bookworm:app-vuln".into(),
@@ -694,9 +708,7 @@ pub async fn skopeo_copy(ctx: &mut Ctx, srv: &Server, rec: &mut Recorder<'_>) ->
         format!("{src} -> {remote}"),
         &st,
     );
-    let (pull, st) = rec
-        .phase(skopeo(&["copy", "--src-tls-verify=false", &remote, &dest]))
-        .await?;
+    let (pull, st) = rec.phase(skopeo(&pull_args)).await?;
     rec.push(
         "skopeo.pull".into(),
         "skopeo pull bookworm:app-vuln".into(),
@@ -825,4 +837,162 @@ pub fn check_images(images: &Path) -> Result<()> {
         bail!("{} not found (set BERTH_SHARED or --shared)", idx.display());
     }
     Ok(())
+}
+
+/// What authentication costs: the token service's rate (`/v2/auth` with a robot token and
+/// with a password), and the per-request work of the `/v2` gate measured in process on
+/// the same code berth runs (a token-cache hit and a full signature check). Distribution
+/// runs without authentication, so its side records nothing here.
+pub async fn auth(ctx: &mut Ctx, srv: &Server, rec: &mut Recorder<'_>) -> Result<()> {
+    let Some(basic) = crate::http::basic_for(srv.addr) else {
+        return Ok(());
+    };
+    let _ = ctx;
+    // A robot, made the way an operator would, for the cheap credential path.
+    let bin = crate::server::berth_bin().context("berth binary unknown")?;
+    let out = tokio::process::Command::new(bin)
+        .args(["admin", "--data-dir"])
+        .arg(&srv.data_dir)
+        .args(["robot", "create", crate::server::BENCH_USER, "bench"])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let robot_token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .with_context(|| format!("berth admin robot create: {stdout}"))?
+        .to_owned();
+    let robot_basic = format!(
+        "Basic {}",
+        crate::http::base64(format!("{}+bench:{robot_token}", crate::server::BENCH_USER).as_bytes())
+    );
+    for (id, label, creds, c) in [
+        ("auth.token.robot", "GET /v2/auth, robot token, c=8", robot_basic.clone(), 8usize),
+        ("auth.token.password", "GET /v2/auth, password (argon2id), c=2", basic.clone(), 2),
+    ] {
+        let (l, st) = rec
+            .phase(token_load(srv.addr, creds, c, Duration::from_secs(3)))
+            .await?;
+        let detail = format!(
+            "{} tokens in {:.2} s, p50 {:.3} ms",
+            l.requests,
+            l.elapsed.as_secs_f64(),
+            l.pct_ms(0.5)
+        );
+        rec.push(id.into(), label.into(), "req/s", true, l.rps(), detail, &st);
+    }
+    // The gate, in process: verify + scope check, as `berth-api` does for each request.
+    let (hit_us, full_us) = gate_cost()?;
+    let st = Stats::default();
+    let s = rec.push(
+        "auth.gate.cached".into(),
+        "auth per request (cached token)".into(),
+        "us",
+        false,
+        hit_us,
+        "token-cache hit + scope check, no database".into(),
+        &st,
+    );
+    s.target = Some(Target::BerthBelow(50.0));
+    rec.push(
+        "auth.gate.first".into(),
+        "auth, first use of a token".into(),
+        "us",
+        false,
+        full_us,
+        "Ed25519 signature check + claims + scope check".into(),
+        &st,
+    );
+    Ok(())
+}
+
+/// `/v2/auth` from `concurrency` connections for `dur`.
+async fn token_load(
+    addr: std::net::SocketAddr,
+    basic: String,
+    concurrency: usize,
+    dur: Duration,
+) -> Result<Load> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for _ in 0..concurrency {
+        let basic = basic.clone();
+        tasks.spawn(async move {
+            let mut conn = Conn::new(addr);
+            let path = "/v2/auth?service=berth&scope=repository:bench/manifest:pull";
+            let mut lat = Vec::new();
+            let deadline = Instant::now() + dur;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                conn.call(
+                    Method::GET,
+                    path,
+                    &[(header::AUTHORIZATION, basic.as_str())],
+                    crate::http::ReqBody::Empty,
+                )
+                .await?
+                .expect(&format!("GET {path}"), StatusCode::OK)?;
+                lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+            anyhow::Ok(lat)
+        });
+    }
+    let mut lat_us = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        lat_us.extend(t.context("token worker panicked")??);
+    }
+    let elapsed = start.elapsed();
+    lat_us.sort_unstable();
+    Ok(Load {
+        requests: lat_us.len() as u64,
+        elapsed,
+        lat_us,
+    })
+}
+
+/// Median microseconds of the gate's work with a cached token, and of a first use.
+fn gate_cost() -> Result<(f64, f64)> {
+    use berth_auth::{Action, KeyRing, Resource, Scope, TokenCache, TokenConfig, TokenKey};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let config = TokenConfig::new("berth", "berth");
+    let mut ring = KeyRing::new(config.key_retention_secs());
+    ring.insert(TokenKey::generate(now))?;
+    let name = berth_domain::RepoName::parse("bench/manifest")?;
+    let scope = Scope::repository(name.clone(), [Action::Pull, Action::Push]);
+    let resource = Resource::Repository { name, class: None };
+    let mut rng = rand::rng();
+    let check = |cache: &TokenCache, token: &str| -> Result<()> {
+        let v = cache.verify(&config, &ring, token, now)?;
+        if !v.claims.permits(&resource, Action::Pull) {
+            bail!("token does not permit pull");
+        }
+        Ok(())
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let cache = TokenCache::default();
+    let token = config
+        .issue(&ring, "bench", vec![scope.to_access()], now, &mut rng)?
+        .token;
+    check(&cache, &token)?;
+    let mut hits = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let t = Instant::now();
+        check(&cache, &token)?;
+        hits.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    let mut firsts = Vec::with_capacity(500);
+    for _ in 0..500 {
+        let token = config
+            .issue(&ring, "bench", vec![scope.to_access()], now, &mut rng)?
+            .token;
+        let t = Instant::now();
+        check(&cache, &token)?;
+        firsts.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    Ok((median(hits), median(firsts)))
 }

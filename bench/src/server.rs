@@ -46,6 +46,17 @@ pub struct Server {
     cpu_base: f64,
 }
 
+/// The superuser berth is started with; every request carries a token obtained with it.
+pub const BENCH_USER: &str = "bench";
+pub const BENCH_PASSWORD: &str = "bench-password";
+
+/// The berth binary started last (for `berth admin` calls during measurements).
+static BERTH_BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+pub fn berth_bin() -> Option<&'static Path> {
+    BERTH_BIN.get().map(PathBuf::as_path)
+}
+
 /// A loopback port that was free a moment ago.
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -59,6 +70,8 @@ impl Server {
         let log = data_dir.with_extension("log");
         let out = std::fs::File::create(&log)?;
         let child = Command::new(bin)
+            .env("BERTH_AUTH__INITIAL_ADMIN__USERNAME", BENCH_USER)
+            .env("BERTH_AUTH__INITIAL_ADMIN__PASSWORD", BENCH_PASSWORD)
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
@@ -70,6 +83,8 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let pid = child.id();
+        crate::http::register_credentials(addr, BENCH_USER, BENCH_PASSWORD);
+        let _ = BERTH_BIN.set(bin.to_owned());
         let mut s = Server::new(Kind::Berth, addr, pid, data_dir, log, Some(child), None);
         s.wait_ready().await?;
         Ok(s)
