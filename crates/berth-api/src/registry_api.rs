@@ -613,16 +613,14 @@ async fn visible_catalog(
         let page = app.registry.catalog(n, cursor.as_deref()).await?;
         let page_len = page.items.len();
         cursor = page.items.last().cloned();
-        for (i, name) in page.items.into_iter().enumerate() {
+        for name in page.items {
             if filter.allows(&name) {
-                items.push(name);
                 if items.len() == want {
-                    let more = i + 1 < page_len || page.next.is_some();
-                    return Ok(Page {
-                        items,
-                        next: if more { n } else { None },
-                    });
+                    // Announce a next page only when a visible name follows: a link to an
+                    // empty page would tell that hidden repositories sort after this one.
+                    return Ok(Page { items, next: n });
                 }
+                items.push(name);
             }
         }
         if page.next.is_none() || page_len == 0 {
