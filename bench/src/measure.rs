@@ -864,11 +864,23 @@ pub async fn auth(ctx: &mut Ctx, srv: &Server, rec: &mut Recorder<'_>) -> Result
         .to_owned();
     let robot_basic = format!(
         "Basic {}",
-        crate::http::base64(format!("{}+bench:{robot_token}", crate::server::BENCH_USER).as_bytes())
+        crate::http::base64(
+            format!("{}+bench:{robot_token}", crate::server::BENCH_USER).as_bytes()
+        )
     );
     for (id, label, creds, c) in [
-        ("auth.token.robot", "GET /v2/auth, robot token, c=8", robot_basic.clone(), 8usize),
-        ("auth.token.password", "GET /v2/auth, password (argon2id), c=2", basic.clone(), 2),
+        (
+            "auth.token.robot",
+            "GET /v2/auth, robot token, c=8",
+            robot_basic.clone(),
+            8usize,
+        ),
+        (
+            "auth.token.password",
+            "GET /v2/auth, password (argon2id), c=2",
+            basic.clone(),
+            2,
+        ),
     ] {
         let (l, st) = rec
             .phase(token_load(srv.addr, creds, c, Duration::from_secs(3)))

@@ -250,6 +250,9 @@ pub struct Access {
     cache: TokenCache,
     limiter: LoginLimiter,
     audit: AuditSink,
+    /// Password hashes in flight. Each argon2id hash holds `m_cost` (19 MiB) of memory, so a
+    /// burst of logins is queued here rather than allowed to grow the process without bound.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Access {
@@ -273,6 +276,9 @@ impl Access {
             last_reload: AtomicU64::new(0),
             cache: TokenCache::default(),
             limiter: LoginLimiter::new(config.login_max_failures, config.login_window_secs),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             store,
             tokens,
             hasher,
@@ -524,6 +530,11 @@ impl Access {
         let user = self.store.user_by_name(username).await?;
         let hasher = self.hasher.clone();
         let secret_owned = secret.to_owned();
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AccessError::Meta(MetaError::Worker(e.to_string())))?;
         let Some(user) = user.filter(|u| u.enabled && u.password_hash.is_some()) else {
             // Same cost as a real check, so timing does not reveal which accounts exist.
             let _ = tokio::task::spawn_blocking(move || hasher.dummy_verify(secret_owned)).await;

@@ -130,6 +130,11 @@ fn need_signed_in(actor: &Principal) -> Result<()> {
 
 impl Access {
     async fn hash_password(&self, password: &str) -> Result<String> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AccessError::Meta(berth_meta::MetaError::Worker(e.to_string())))?;
         let hasher = self.hasher.clone();
         let p = password.to_owned();
         tokio::task::spawn_blocking(move || hasher.hash(&p, &mut rand::rng()))

@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { store, listen } => {
             let config = load_config(&store, listen.as_deref())?;
+            serve::tune_allocator();
             serve::init_logging(&config)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

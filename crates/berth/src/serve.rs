@@ -33,6 +33,17 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Large allocations (argon2id's 19 MiB per password check) always go to mmap and back to
+/// the system when freed. glibc otherwise raises its threshold after the first such free and
+/// keeps the memory in per-thread arenas: measured, a login burst left the process at
+/// 555 MiB resident. Call before any thread is started.
+pub fn tune_allocator() {
+    // SAFETY: mallopt only changes allocator tuning, and runs while the process has one thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_addr()?;
     std::fs::create_dir_all(&config.data_dir)
