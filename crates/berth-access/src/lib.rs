@@ -432,6 +432,21 @@ impl Access {
         secret: &str,
         origin: &Origin,
     ) -> Result<Principal> {
+        Ok(self
+            .authenticate_expiring(username, secret, origin)
+            .await?
+            .0)
+    }
+
+    /// [`Access::authenticate`], also returning when the credential itself expires (an app
+    /// token with an expiry): anything derived from it, such as a refresh token, must not
+    /// outlive it.
+    pub async fn authenticate_expiring(
+        &self,
+        username: &str,
+        secret: &str,
+        origin: &Origin,
+    ) -> Result<(Principal, Option<u64>)> {
         let t = now();
         let ip = origin.ip.as_deref();
         if let Err(RetryAfter(wait)) = self.limiter.check(username, ip, t) {
@@ -450,7 +465,7 @@ impl Access {
         }
         let result = self.check_credentials(username, secret).await;
         match &result {
-            Ok((p, method)) => {
+            Ok((p, method, _)) => {
                 self.limiter.success(username);
                 self.record(
                     "login",
@@ -482,14 +497,14 @@ impl Access {
             }
             Err(_) => {}
         }
-        result.map(|(p, _)| p)
+        result.map(|(p, _, expires)| (p, expires))
     }
 
     async fn check_credentials(
         &self,
         username: &str,
         secret: &str,
-    ) -> Result<(Principal, &'static str)> {
+    ) -> Result<(Principal, &'static str, Option<u64>)> {
         let bad = || AccessError::Unauthorized("invalid username or password".into());
         if let Some((ns, short)) = username.split_once('+') {
             let presented = Secret::parse_kind(secret, SecretKind::Robot).map_err(|_| bad())?;
@@ -505,6 +520,7 @@ impl Access {
                     namespace_id: robot.namespace_id,
                 },
                 "robot_token",
+                None,
             ));
         }
         if SecretKind::detect(secret) == Some(SecretKind::AppToken) {
@@ -525,7 +541,8 @@ impl Access {
                 return Err(bad());
             }
             self.store.touch_app_token(&token.id, t).await?;
-            return Ok((self.user_principal(&user), "app_token"));
+            let expires = token.expires_at.map(|e| e.max(0) as u64);
+            return Ok((self.user_principal(&user), "app_token", expires));
         }
         let user = self.store.user_by_name(username).await?;
         let hasher = self.hasher.clone();
@@ -562,7 +579,7 @@ impl Access {
                         .await?;
                     tracing::info!(user = %user.name, "password hash upgraded to argon2id");
                 }
-                Ok((self.user_principal(&user), "password"))
+                Ok((self.user_principal(&user), "password", None))
             }
             Ok(_) => Err(bad()),
             Err(e) => {
@@ -852,12 +869,16 @@ impl Access {
     }
 
     /// Issues a registry token for `scopes`, cut down to what `principal` may do.
+    ///
+    /// With `offline` (a client id), also issues a refresh token, which expires with the
+    /// configured lifetime or at `credential_expires_at`, whichever is first.
     pub async fn issue(
         &self,
         principal: &Principal,
         scopes: &[Scope],
         origin: &Origin,
         offline: Option<&str>,
+        credential_expires_at: Option<u64>,
     ) -> Result<TokenGrant> {
         let access = self.grant(principal, scopes, origin).await?;
         let t = now();
@@ -877,7 +898,9 @@ impl Access {
                         principal: subject,
                         client_id: client_id.chars().take(128).collect(),
                         created_at: t as i64,
-                        expires_at: (t + self.config.refresh_ttl_secs) as i64,
+                        expires_at: (t + self.config.refresh_ttl_secs)
+                            .min(credential_expires_at.unwrap_or(u64::MAX))
+                            as i64,
                         revoked_at: None,
                     })
                     .await?;

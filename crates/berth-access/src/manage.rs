@@ -372,6 +372,10 @@ impl Access {
         validate_password(password)?;
         let hash = self.hash_password(password).await?;
         self.store.set_password_hash(user.id, Some(&hash)).await?;
+        // Clients that logged in with the old password keep no offline access.
+        self.store
+            .revoke_refresh_tokens_of(Subject::User(user.id), now() as i64)
+            .await?;
         self.record(
             "change_password",
             true,
@@ -852,6 +856,12 @@ impl Access {
         {
             return Err(not_found(format_args!("token {id}")));
         }
+        // A refresh token obtained with this app token (docker login keeps one) must stop
+        // too; refresh tokens do not record which credential made them, so all of the user's
+        // go, and its clients log in again.
+        self.store
+            .revoke_refresh_tokens_of(Subject::User(user_id), now() as i64)
+            .await?;
         self.record(
             "revoke_app_token",
             true,

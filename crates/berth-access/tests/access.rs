@@ -370,7 +370,13 @@ async fn issued_tokens_verify_without_the_database_and_keys_rotate() {
     let a = access(&dir, config()).await;
     let sys = Principal::System;
     let grant = a
-        .issue(&sys, &[scope("any/thing", &[Action::Pull])], &o(), None)
+        .issue(
+            &sys,
+            &[scope("any/thing", &[Action::Pull])],
+            &o(),
+            None,
+            None,
+        )
         .await
         .unwrap();
     let v = a.verify_token(&grant.token).await.unwrap();

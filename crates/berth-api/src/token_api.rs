@@ -69,12 +69,12 @@ async fn get(app: &AppState, req: Request) -> Result<Response, ApiError> {
             .map(|(_, v)| v.as_str()),
     )
     .map_err(|e| bad_request(format!("invalid scope: {e}")))?;
-    let principal = principal_from_header(app, req.headers(), &origin).await?;
+    let (principal, expires) = principal_from_header(app, req.headers(), &origin).await?;
     let offline =
         (param("offline_token") == Some("true")).then(|| param("client_id").unwrap_or("docker"));
     let grant = app
         .access
-        .issue(&principal, &scopes, &origin, offline)
+        .issue(&principal, &scopes, &origin, offline, expires)
         .await?;
     Ok(token_response(&grant, false))
 }
@@ -83,14 +83,14 @@ async fn principal_from_header(
     app: &AppState,
     headers: &HeaderMap,
     origin: &Origin,
-) -> Result<Principal, ApiError> {
+) -> Result<(Principal, Option<u64>), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Principal::Anonymous);
+        return Ok((Principal::Anonymous, None));
     };
     match parse_authorization(value.as_bytes()) {
         Ok(Authorization::Basic(creds)) => Ok(app
             .access
-            .authenticate(&creds.username, creds.secret(), origin)
+            .authenticate_expiring(&creds.username, creds.secret(), origin)
             .await
             .map_err(|e| map_auth_error(app, e))?),
         Ok(Authorization::Bearer(_)) => Err(unauthorized(
@@ -138,19 +138,19 @@ async fn post(app: &AppState, req: Request) -> Result<Response, ApiError> {
     if client_id.is_empty() {
         return Err(bad_request("client_id is required"));
     }
-    let (principal, refresh) = match field("grant_type") {
+    let (principal, refresh, expires) = match field("grant_type") {
         Some("password") => {
             let (Some(user), Some(pass)) = (field("username"), field("password")) else {
                 return Err(bad_request(
                     "grant_type=password needs username and password",
                 ));
             };
-            let p = app
+            let (p, expires) = app
                 .access
-                .authenticate(user, pass, &origin)
+                .authenticate_expiring(user, pass, &origin)
                 .await
                 .map_err(|e| map_auth_error(app, e))?;
-            (p, field("access_type") == Some("offline"))
+            (p, field("access_type") == Some("offline"), expires)
         }
         Some("refresh_token") => {
             let Some(rt) = field("refresh_token") else {
@@ -161,7 +161,7 @@ async fn post(app: &AppState, req: Request) -> Result<Response, ApiError> {
                 .authenticate_refresh(rt, &origin)
                 .await
                 .map_err(|e| map_auth_error(app, e))?;
-            (p, false)
+            (p, false, None)
         }
         Some(other) => {
             return Err(bad_request(format!(
@@ -173,7 +173,13 @@ async fn post(app: &AppState, req: Request) -> Result<Response, ApiError> {
     };
     let grant = app
         .access
-        .issue(&principal, &scopes, &origin, refresh.then_some(client_id))
+        .issue(
+            &principal,
+            &scopes,
+            &origin,
+            refresh.then_some(client_id),
+            expires,
+        )
         .await?;
     Ok(token_response(&grant, true))
 }

@@ -153,6 +153,72 @@ impl BerthServer {
         self.data_dir.with_extension("log")
     }
 
+    /// Runs `berth admin --data-dir <this server's data folder> ARGS` with the server's extra
+    /// environment (the server may be running: SQLite lets the second process write), with
+    /// `stdin` as its standard input. Returns the output whatever the exit status.
+    pub fn admin(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write as _;
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("admin")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} admin: {e}", self.bin.display()));
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes())
+                .expect("write berth admin stdin");
+        }
+        child.wait_with_output().expect("berth admin output")
+    }
+
+    /// [`admin`](Self::admin) that must succeed; returns its stdout.
+    #[track_caller]
+    pub fn admin_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.admin(args, stdin);
+        assert!(
+            out.status.success(),
+            "berth admin {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A registry token for `scopes` (such as `repository:org/app:pull,push`) issued to
+    /// [`ADMIN_USER`] by the server's token service, for tests that talk to `/v2` directly.
+    #[track_caller]
+    pub fn admin_token(&self, scopes: &[&str]) -> String {
+        let query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", *s)).collect();
+        let resp = reqwest::blocking::Client::new()
+            .get(format!("{}/v2/auth", self.url()))
+            .query(&query)
+            .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+            .send()
+            .unwrap_or_else(|e| panic!("GET /v2/auth: {e}"));
+        let status = resp.status();
+        let body = resp.text().unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "GET /v2/auth {scopes:?}: {status} {body}"
+        );
+        // `{"token":"<JWT>",...}`: a JWT has no characters JSON would escape.
+        body.split_once("\"token\":\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(token, _)| token.to_owned())
+            .unwrap_or_else(|| panic!("token response without a token: {body}"))
+    }
+
     /// SIGKILL: the crash case. The data folder stays for a restart.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -132,6 +132,7 @@ fn environment_limits_reach_the_running_server() {
     );
     let resp = reqwest::blocking::Client::new()
         .put(format!("{}/v2/limits/test/manifests/v1", server.url()))
+        .bearer_auth(server.admin_token(&["repository:limits/test:pull,push"]))
         .header("Content-Type", "application/vnd.oci.image.index.v1+json")
         .body(body)
         .send()

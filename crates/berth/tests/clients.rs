@@ -7,6 +7,17 @@
 //! blob, checked by digest and by the layout files), tags and deletes must be exactly what the
 //! client sees, and the referrers API must list artifacts pushed with a `subject`.
 //!
+//! berth refuses anonymous `/v2` requests, so every client authenticates as a real user would:
+//! skopeo with `--creds`/`--src-creds`/`--dest-creds`, podman and buildah with `login` into an
+//! auth file in the test's temp folder (`REGISTRY_AUTH_FILE`, or `--authfile` for a second
+//! identity), oras with its login (Basic credentials traded for tokens), and the harness's own
+//! HTTP checks with tokens from `/v2/auth`. The round-trip tests act as the superuser every
+//! test server starts with; the credential tests (near the end) create users, organizations,
+//! robots and app tokens with `berth admin` against the running server's data folder and prove
+//! each kind of credential logs in, pushes and pulls, and that wrong, revoked, expired and
+//! replaced credentials, read-only grants and other users' private repositories are refused
+//! without revealing what exists.
+//!
 //! Prerequisites (`dev/install-test-deps.sh` installs them): `apt-get install -y skopeo podman
 //! buildah runc` and `pip install oras`. A missing tool skips the test loudly, and fails it
 //! under `CI=true`.
@@ -15,15 +26,19 @@
 //! registry instead of starting berth (for comparing behaviour with CNCF Distribution, e.g.
 //! `../shared/peers/distribution.sh start 5077 /tmp/dist`; Distribution 2.8 has no referrers
 //! API, so the oras test fails there by design). Repository names carry a per-run suffix, so
-//! the tests can share one registry and run in parallel.
+//! the tests can share one registry and run in parallel. The credential tests need berth's own
+//! accounts and skip (loudly) against an external registry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_testkit::{BerthServer, require_tool, shared_dir, skip_or_fail};
+use berth_testkit::{
+    ADMIN_PASSWORD, ADMIN_USER, BerthServer, require_tool, shared_dir, skip_or_fail,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -73,6 +88,46 @@ impl Registry {
     }
 }
 
+/// A user name (a robot's is `namespace+name`) and its secret: a password, robot token or app
+/// token.
+#[derive(Clone, Debug)]
+struct Creds {
+    user: String,
+    secret: String,
+}
+
+impl Creds {
+    fn new(user: impl Into<String>, secret: impl Into<String>) -> Creds {
+        Creds {
+            user: user.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// `--NAME=USER:SECRET` (skopeo's `--creds`, `--src-creds`, `--dest-creds`).
+    fn flag(&self, name: &str) -> String {
+        format!("--{name}={}:{}", self.user, self.secret)
+    }
+}
+
+/// The outcome of a client command.
+struct Ran {
+    ok: bool,
+    /// The exit code (`None`: killed by a signal or by the timeout).
+    code: Option<i32>,
+    out: String,
+    err: String,
+    /// The command line, for messages.
+    shown: String,
+}
+
+impl Ran {
+    /// stdout and stderr together.
+    fn output(&self) -> String {
+        format!("{}\n{}", self.out, self.err)
+    }
+}
+
 /// One test's world: the registry, the shared images, a temp folder holding the client
 /// configuration (registries.conf naming the registry as insecure, container storage, empty
 /// auth files) and a unique suffix for repository names.
@@ -82,6 +137,9 @@ struct Harness {
     tmp: tempfile::TempDir,
     uniq: String,
     http: reqwest::blocking::Client,
+    /// Who the round-trip tests act as: the superuser every test berth starts with (an
+    /// external registry without authentication ignores them).
+    creds: Creds,
 }
 
 impl Harness {
@@ -114,9 +172,116 @@ impl Harness {
                 .redirect(reqwest::redirect::Policy::limited(5))
                 .build()
                 .expect("http client"),
+            creds: Creds::new(ADMIN_USER, ADMIN_PASSWORD),
         };
         h.write_client_config();
         Some(h)
+    }
+
+    /// Like [`new`](Self::new), for tests that manage berth's accounts: `None` with a loud
+    /// notice against an external registry (`BERTH_TEST_REGISTRY`), which has none.
+    fn new_own(tools: &[&str]) -> Option<Harness> {
+        if let Ok(addr) = std::env::var("BERTH_TEST_REGISTRY")
+            && !addr.trim().is_empty()
+        {
+            eprintln!(
+                "\n*** SKIPPED against external registry {addr}: this test manages berth's own accounts ***\n"
+            );
+            return None;
+        }
+        Self::new(tools)
+    }
+
+    /// Our own berth (tests from [`new_own`](Self::new_own) always have one).
+    fn berth(&self) -> &BerthServer {
+        self.reg
+            .server
+            .as_ref()
+            .expect("this test needs its own berth (Harness::new_own)")
+    }
+
+    /// `berth admin ARGS` against the running server's data folder; must succeed.
+    fn admin(&self, args: &[&str]) -> String {
+        self.berth().admin_ok(args, None)
+    }
+
+    /// A user with a password of its own.
+    fn create_user(&self, name: &str) -> Creds {
+        let password = format!("{name}-password-{}", self.uniq);
+        self.berth().admin_ok(
+            &["create-user", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
+        Creds::new(name, password)
+    }
+
+    /// A robot `namespace+name` and the token `berth admin` shows once.
+    fn create_robot(&self, namespace: &str, name: &str) -> Creds {
+        let out = self.admin(&["robot", "create", namespace, name]);
+        Creds::new(
+            format!("{namespace}+{name}"),
+            printed_secret(&out, "berth_rbt_"),
+        )
+    }
+
+    /// A new token for the robot; the old one must stop working.
+    fn regenerate_robot(&self, namespace: &str, name: &str) -> Creds {
+        let out = self.admin(&["robot", "regenerate", namespace, name]);
+        Creds::new(
+            format!("{namespace}+{name}"),
+            printed_secret(&out, "berth_rbt_"),
+        )
+    }
+
+    /// An app token of `user` (lifetime like `1s` or `1h`; none: until revoked): its id and the
+    /// credentials that log in with it.
+    fn create_app_token(
+        &self,
+        user: &str,
+        title: &str,
+        expires_in: Option<&str>,
+    ) -> (String, Creds) {
+        let mut args = vec!["app-token", "create", user, title];
+        if let Some(e) = expires_in {
+            args.extend(["--expires-in", e]);
+        }
+        let out = self.admin(&args);
+        let id = out
+            .lines()
+            .find_map(|l| l.strip_prefix("app token ")?.split(' ').next())
+            .unwrap_or_else(|| panic!("no app token id in:\n{out}"))
+            .to_owned();
+        (id, Creds::new(user, printed_secret(&out, "berth_app_")))
+    }
+
+    /// The audit entries whose actor is `actor`, newest first, as JSON objects.
+    fn audit_log(&self, actor: &str) -> Vec<Value> {
+        self.admin(&["logs", "--user", actor, "--json", "--limit", "1000"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l}: {e}")))
+            .collect()
+    }
+
+    /// Waits (up to 10 s: the server writes its audit log in the background) for an audit
+    /// entry of `actor` matching `want`; returns it.
+    fn await_audit(&self, actor: &str, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.audit_log(actor);
+            if let Some(e) = log.iter().find(|e| want(e)) {
+                return e.clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no audit entry of {actor}: {what}; their log:\n{}",
+                    log.iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn write_client_config(&self) {
@@ -214,44 +379,148 @@ impl Harness {
         c
     }
 
+    /// `skopeo SUBCOMMAND ARGS` (inspect, list-tags, delete) as the superuser.
     fn skopeo(&self, args: &[&str]) -> String {
-        let mut c = self.cmd("skopeo");
-        c.args(args);
+        let mut c = self.skopeo_cmd(Some(&self.creds), args);
         self.run(&mut c).0
     }
 
-    /// `skopeo copy` between any two transports, plain HTTP on both sides.
+    /// `skopeo SUBCOMMAND --creds=USER:SECRET ARGS` (no `--creds` for `None`).
+    fn skopeo_cmd(&self, creds: Option<&Creds>, args: &[&str]) -> Command {
+        let (sub, rest) = args.split_first().expect("a skopeo subcommand");
+        let mut c = self.cmd("skopeo");
+        c.arg(sub);
+        if let Some(creds) = creds {
+            c.arg(creds.flag("creds"));
+        }
+        c.args(rest);
+        c
+    }
+
+    /// `skopeo copy` between any two transports, plain HTTP on both sides, as the superuser.
     fn skopeo_copy(&self, extra: &[&str], src: &str, dst: &str) {
-        let mut args = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&[src, dst]);
-        self.skopeo(&args);
+        self.skopeo_copy_as(Some(&self.creds), extra, src, dst);
+    }
+
+    /// `skopeo copy` with `creds` on whichever side is a registry (`docker://`).
+    fn skopeo_copy_as(&self, creds: Option<&Creds>, extra: &[&str], src: &str, dst: &str) {
+        let mut c = self.skopeo_copy_cmd(creds, extra, src, dst);
+        self.run(&mut c);
+    }
+
+    /// [`skopeo_copy_as`](Self::skopeo_copy_as) that is expected to fail; returns how it went.
+    fn skopeo_copy_refused(&self, creds: Option<&Creds>, src: &str, dst: &str) -> Ran {
+        let mut c = self.skopeo_copy_cmd(creds, &[], src, dst);
+        let ran = self.exec(&mut c, None);
+        assert!(
+            !ran.ok,
+            "{} should have been refused but succeeded:\n{}",
+            ran.shown,
+            ran.output()
+        );
+        ran
+    }
+
+    fn skopeo_copy_cmd(
+        &self,
+        creds: Option<&Creds>,
+        extra: &[&str],
+        src: &str,
+        dst: &str,
+    ) -> Command {
+        let mut c = self.cmd("skopeo");
+        c.args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"]);
+        if let Some(creds) = creds {
+            if src.starts_with("docker://") {
+                c.arg(creds.flag("src-creds"));
+            }
+            if dst.starts_with("docker://") {
+                c.arg(creds.flag("dest-creds"));
+            }
+        }
+        c.args(extra).args([src, dst]);
+        c
+    }
+
+    /// `PROGRAM login` (podman or buildah) as `creds` into `authfile`, the secret on stdin.
+    fn login(&self, program: &str, authfile: &Path, creds: &Creds) -> Ran {
+        let mut c = self.cmd(program);
+        c.arg("login")
+            .arg("--tls-verify=false")
+            .arg("--authfile")
+            .arg(authfile)
+            .args(["--username", &creds.user, "--password-stdin", self.addr()]);
+        self.exec(&mut c, Some(&format!("{}\n", creds.secret)))
+    }
+
+    /// [`login`](Self::login) that must succeed.
+    fn login_ok(&self, program: &str, authfile: &Path, creds: &Creds) {
+        let ran = self.login(program, authfile, creds);
+        assert!(
+            ran.ok && ran.output().contains("Login Succeeded"),
+            "{} as {} failed:\n{}\n--- registry log (tail) ---\n{}",
+            ran.shown,
+            creds.user,
+            ran.output(),
+            self.reg.log_tail()
+        );
+    }
+
+    /// [`login`](Self::login) that the registry must refuse: a non-zero exit because the
+    /// credentials are wrong (not for any other reason), and nothing stored in `authfile`.
+    fn login_refused(&self, program: &str, authfile: &Path, creds: &Creds) {
+        let ran = self.login(program, authfile, creds);
+        assert!(
+            !ran.ok && ran.code.is_some_and(|c| c != 0),
+            "{} as {} should have been refused:\n{}",
+            ran.shown,
+            creds.user,
+            ran.output()
+        );
+        assert!(
+            ran.err.contains("invalid username/password"),
+            "{} as {}: refused, but not for the credentials:\n{}",
+            ran.shown,
+            creds.user,
+            ran.output()
+        );
+        assert_eq!(
+            stored_auth(authfile, self.addr()),
+            None,
+            "a refused login left credentials in {}",
+            authfile.display()
+        );
     }
 
     /// Runs a command to completion (bounded by [`COMMAND_TIMEOUT`]) and returns
     /// (stdout, stderr); panics with everything (output, berth's log) unless it succeeds.
     fn run(&self, cmd: &mut Command) -> (String, String) {
-        let (ok, out, err, shown) = self.exec(cmd);
-        if !ok {
+        let ran = self.exec(cmd, None);
+        if !ran.ok {
             panic!(
-                "command failed: {shown}\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n--- registry log (tail) ---\n{}",
+                "command failed: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- registry log (tail) ---\n{}",
+                ran.shown,
+                ran.out,
+                ran.err,
                 self.reg.log_tail()
             );
         }
-        (out, err)
+        (ran.out, ran.err)
     }
 
     /// Like [`run`](Self::run) but the command must fail; returns stdout + stderr.
     fn run_failing(&self, cmd: &mut Command) -> String {
-        let (ok, out, err, shown) = self.exec(cmd);
+        let ran = self.exec(cmd, None);
         assert!(
-            !ok,
-            "command should have failed but succeeded: {shown}\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+            !ran.ok,
+            "command should have failed but succeeded: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            ran.shown, ran.out, ran.err
         );
-        format!("{out}\n{err}")
+        ran.output()
     }
 
-    fn exec(&self, cmd: &mut Command) -> (bool, String, String, String) {
+    /// Runs a command (with `input` on its stdin, if given) to completion or the timeout.
+    fn exec(&self, cmd: &mut Command, input: Option<&str>) -> Ran {
         let shown = format!(
             "{} {}",
             cmd.get_program().to_string_lossy(),
@@ -266,9 +535,17 @@ impl Harness {
         let err_path = dir.path().join("stderr");
         cmd.stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"));
+        if input.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(text.as_bytes())
+                .unwrap_or_else(|e| panic!("{shown}: writing stdin: {e}"));
+        }
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
@@ -283,17 +560,24 @@ impl Harness {
         };
         let out = std::fs::read_to_string(&out_path).unwrap_or_default();
         let mut err = std::fs::read_to_string(&err_path).unwrap_or_default();
-        match status {
+        let (ok, code) = match status {
             None => {
                 let _ = write!(err, "\n*** killed after {COMMAND_TIMEOUT:?} ***");
-                (false, out, err, shown)
+                (false, None)
             }
             Some(s) => {
                 if !s.success() {
                     let _ = write!(err, "\n*** exit status: {s} ***");
                 }
-                (s.success(), out, err, shown)
+                (s.success(), s.code())
             }
+        };
+        Ran {
+            ok,
+            code,
+            out,
+            err,
+            shown,
         }
     }
 
@@ -311,16 +595,37 @@ impl Harness {
         )
     }
 
+    /// A request as the superuser.
     fn fetch(&self, method: reqwest::Method, path: &str) -> Fetched {
-        let resp = self
-            .http
-            .request(method.clone(), self.url(path))
-            .header(
+        self.fetch_as(Some(&self.creds), method, path)
+    }
+
+    /// A request the way registry clients make it: without a token first, and on a `Bearer`
+    /// challenge once more with a token that `creds` (`None`: anonymous) get from the realm
+    /// for the challenged scope. Answers the last response.
+    fn fetch_as(&self, creds: Option<&Creds>, method: reqwest::Method, path: &str) -> Fetched {
+        let send = |token: Option<&str>| {
+            let mut rb = self.http.request(method.clone(), self.url(path)).header(
                 "Accept",
                 [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", "),
-            )
-            .send()
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            );
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            rb.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+        };
+        let mut resp = send(None);
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if resp.status() == 401
+            && let Some(challenge) = challenge.filter(|c| c.starts_with("Bearer "))
+        {
+            let token = self.token(creds, &challenge);
+            resp = send(Some(&token));
+        }
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -348,11 +653,51 @@ impl Harness {
         }
     }
 
+    /// A registry token from the realm of a `Bearer` challenge, for its service and scope.
+    fn token(&self, creds: Option<&Creds>, challenge: &str) -> String {
+        let param = |key: &str| {
+            let start = challenge.find(&format!("{key}=\""))? + key.len() + 2;
+            let len = challenge[start..].find('"')?;
+            Some(challenge[start..start + len].to_owned())
+        };
+        let realm =
+            param("realm").unwrap_or_else(|| panic!("challenge without realm: {challenge}"));
+        let mut query = Vec::new();
+        for key in ["service", "scope"] {
+            if let Some(v) = param(key) {
+                query.push((key, v));
+            }
+        }
+        let mut rb = self.http.get(&realm).query(&query);
+        if let Some(c) = creds {
+            rb = rb.basic_auth(&c.user, Some(&c.secret));
+        }
+        let resp = rb.send().unwrap_or_else(|e| panic!("GET {realm}: {e}"));
+        let status = resp.status();
+        let body = resp.text().unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "token for {challenge} as {:?}: {status} {body}",
+            creds.map(|c| &c.user)
+        );
+        let v: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("token response is not JSON ({e}): {body}"));
+        v["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("token response without a token: {body}"))
+            .to_owned()
+    }
+
+    /// The repositories `_catalog` lists, as the superuser.
     fn catalog(&self) -> Vec<String> {
+        self.catalog_as(Some(&self.creds))
+    }
+
+    fn catalog_as(&self, creds: Option<&Creds>) -> Vec<String> {
         let mut repos = Vec::new();
         let mut path = "/v2/_catalog?n=1000".to_owned();
         loop {
-            let r = self.fetch(reqwest::Method::GET, &path);
+            let r = self.fetch_as(creds, reqwest::Method::GET, &path);
             assert_eq!(r.status, 200, "GET {path}: {}", r.text());
             repos.extend(
                 r.json()["repositories"]
@@ -695,14 +1040,24 @@ fn skopeo_copy_by_digest() {
         404,
         "GET of a manifest never pushed"
     );
-    let mut c = h.cmd("skopeo");
-    c.args([
-        "copy",
-        "--src-tls-verify=false",
+    let mut c = h.skopeo_copy_cmd(
+        Some(&h.creds),
+        &[],
         &h.docker(&repo, &absent),
         &format!("oci:{}:absent", h.path("absent").display()),
-    ]);
-    h.run_failing(&mut c);
+    );
+    let out = h.run_failing(&mut c);
+    assert_manifest_unknown(&out);
+}
+
+/// A client's failure output says the manifest is unknown (and not, say, that the credentials
+/// were refused).
+#[track_caller]
+fn assert_manifest_unknown(out: &str) {
+    assert!(
+        out.to_lowercase().contains("manifest unknown"),
+        "the failure is not about an unknown manifest:\n{out}"
+    );
 }
 
 /// `skopeo copy --all` of the multi-arch OCI index: the index, both platform manifests and all
@@ -780,6 +1135,7 @@ fn skopeo_copy_all_multiarch_index() {
         "v8",
         "copy",
         "--src-tls-verify=false",
+        &h.creds.flag("src-creds"),
         &h.docker(&repo, "latest"),
         &format!("oci:{}:arm", out.display()),
     ]);
@@ -888,14 +1244,16 @@ fn skopeo_inspect_list_tags_delete() {
     );
     tags.retain(|t| *t != "python-vuln");
     assert_eq!(h.list_tags(&repo), tags, "tags after deleting python-vuln");
-    let mut c = h.cmd("skopeo");
-    c.args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &h.docker(&repo, "python-vuln"),
-    ]);
-    h.run_failing(&mut c);
+    let mut c = h.skopeo_cmd(
+        Some(&h.creds),
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &h.docker(&repo, "python-vuln"),
+        ],
+    );
+    assert_manifest_unknown(&h.run_failing(&mut c));
 
     // Delete by tag (skopeo resolves the tag and deletes the manifest by digest).
     let app = layout_digest(&src, "app-vuln");
@@ -964,6 +1322,8 @@ fn skopeo_copy_between_repositories_mounts_layers() {
         "copy",
         "--src-tls-verify=false",
         "--dest-tls-verify=false",
+        &h.creds.flag("src-creds"),
+        &h.creds.flag("dest-creds"),
         &h.docker(&a, "app-vuln"),
         &h.docker(&b, "copied"),
     ]);
@@ -1102,6 +1462,8 @@ fn podman_push_pull_round_trip() {
             "image", "inspect", "--format", format, reference,
         ]))
     };
+    // Every podman command below reads the test's REGISTRY_AUTH_FILE.
+    h.login_ok("podman", &h.path("auth.json"), &h.creds);
 
     let loaded = last_line(&podman(&[
         "pull",
@@ -1210,6 +1572,11 @@ fn buildah_push_and_manifest_push_all() {
         c.args(args);
         h.run(&mut c).0
     };
+    // buildah and podman below read the test's REGISTRY_AUTH_FILE, except podman 4.3's
+    // `manifest inspect`, which has no --authfile and ignores the variable: it finds
+    // credentials in $DOCKER_CONFIG/config.json (the test's own, too).
+    h.login_ok("buildah", &h.path("auth.json"), &h.creds);
+    h.login_ok("podman", &h.path("docker/config.json"), &h.creds);
 
     let source_repo = h.repo("buildah/source/hello");
     h.skopeo_copy(
@@ -1407,7 +1774,24 @@ const SBOM_CONFIG_TYPE: &str = "application/vnd.berth.test.sbom.config.v1+json";
 const SIG_FILE_TYPE: &str = "application/vnd.berth.test.signature.layer.v1";
 const SIG_ARTIFACT_TYPE: &str = "application/vnd.berth.test.signature.v1";
 
-fn oras(h: &Harness, request: Value) -> Value {
+/// Whether the oras Python package imports; if not, a loud skip (a failure under CI).
+fn oras_installed(h: &Harness) -> bool {
+    let mut c = h.cmd("python3");
+    c.args(["-c", "import oras.client"]);
+    if h.exec(&mut c, None).ok {
+        return true;
+    }
+    skip_or_fail("the Python package oras is not installed (pip install oras)");
+    false
+}
+
+/// Runs the oras helper; with `creds`, the oras client logs in with them first.
+fn oras(h: &Harness, creds: Option<&Creds>, mut request: Value) -> Value {
+    if let Some(c) = creds {
+        request["username"] = json!(c.user);
+        request["password"] = json!(c.secret);
+        request["auth_config"] = json!(h.path("oras-docker-config.json"));
+    }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/oras_artifact.py");
     let mut c = h.cmd("python3");
     c.arg(&script).arg(request.to_string());
@@ -1472,10 +1856,7 @@ fn oras_artifacts_with_subject_and_referrers() {
     let Some(h) = Harness::new(&["skopeo", "python3"]) else {
         return;
     };
-    let mut c = h.cmd("python3");
-    c.args(["-c", "import oras.client"]);
-    if !h.exec(&mut c).0 {
-        skip_or_fail("the Python package oras is not installed (pip install oras)");
+    if !oras_installed(&h) {
         return;
     }
     let src = h.bookworm();
@@ -1507,6 +1888,7 @@ fn oras_artifacts_with_subject_and_referrers() {
     let sbom_annotations = json!({"org.opencontainers.image.created": "2024-01-02T03:04:05Z", "org.example.kind": "sbom"});
     let a = oras(
         &h,
+        Some(&h.creds),
         json!({
             "op": "push_with_config", "registry": h.addr(), "target": h.image(&repo, "sbom"),
             "file": sbom_path, "file_media_type": SBOM_FILE_TYPE,
@@ -1537,6 +1919,7 @@ fn oras_artifacts_with_subject_and_referrers() {
     let sig_annotations = json!({"org.example.kind": "signature"});
     let b = oras(
         &h,
+        Some(&h.creds),
         json!({
             "op": "push_typed", "registry": h.addr(), "target": format!("{}/{repo}", h.addr()), "by_digest": true,
             "file": sig_path, "file_media_type": SIG_FILE_TYPE, "artifact_type": SIG_ARTIFACT_TYPE,
@@ -1640,6 +2023,7 @@ fn oras_artifacts_with_subject_and_referrers() {
         let outdir = h.path(&format!("pulled-{}", file.replace('.', "-")));
         let pulled = oras(
             &h,
+            Some(&h.creds),
             json!({"op": "pull", "registry": h.addr(), "target": target, "outdir": outdir}),
         );
         assert_eq!(
@@ -1667,4 +2051,790 @@ fn oras_artifacts_with_subject_and_referrers() {
         "referrers after deleting the signature: {}",
         after.text()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials: passwords, robot tokens and app tokens with real clients, and their refusals
+// ---------------------------------------------------------------------------------------------
+
+/// The secret on the `token: ...` line `berth admin` prints once, which must start with `prefix`.
+fn printed_secret(out: &str, prefix: &str) -> String {
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("no token line in:\n{out}"))
+        .trim()
+        .to_owned();
+    assert!(
+        secret.starts_with(prefix) && secret.len() > prefix.len() + 20,
+        "printed token {secret:?} is not a {prefix}... secret"
+    );
+    secret
+}
+
+/// Standard base64 with padding (what Docker-style auth files hold).
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The `auth` an auth file (podman, buildah, skopeo and docker share the format) holds for
+/// `registry`; `None` when the file, the entry or its `auth` is missing.
+fn stored_auth(authfile: &Path, registry: &str) -> Option<String> {
+    let text = std::fs::read_to_string(authfile).ok()?;
+    if text.trim().is_empty() {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", authfile.display()));
+    v["auths"][registry]["auth"].as_str().map(str::to_owned)
+}
+
+/// The details of an audit entry (stored as a JSON string).
+fn audit_meta(entry: &Value) -> Value {
+    entry["metadata"]
+        .as_str()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Waits for the audit entry of a successful login by `user` with `method` (`password`,
+/// `robot_token` or `app_token`).
+fn assert_logged_in_with(h: &Harness, user: &str, method: &str) {
+    h.await_audit(user, &format!("a {method} login"), |e| {
+        e["kind"] == "login"
+            && e["success"] == true
+            && e["actor"] == user
+            && audit_meta(e)["method"] == method
+    });
+}
+
+/// Waits for the audit entry of `user` pushing `digest` to `repo:reference`.
+fn assert_pushed_by(
+    h: &Harness,
+    user: &str,
+    kind: &str,
+    repo: &str,
+    reference: &str,
+    digest: &str,
+) {
+    h.await_audit(user, &format!("pushing {repo}:{reference}"), |e| {
+        let meta = audit_meta(e);
+        e["kind"] == "push"
+            && e["actor"] == user
+            && e["actor_kind"] == kind
+            && e["repository"] == repo
+            && meta["reference"] == reference
+            && meta["digest"] == digest
+    });
+}
+
+/// A refusal a client reports because the credentials are wrong: berth's message for them.
+#[track_caller]
+fn assert_bad_credentials(ran: &Ran) {
+    assert!(
+        ran.output().contains("invalid username or password"),
+        "{}: refused, but not for the credentials:\n{}",
+        ran.shown,
+        ran.output()
+    );
+}
+
+/// A refusal a client reports because the token does not grant the action.
+#[track_caller]
+fn assert_denied(ran: &Ran) {
+    let out = ran.output();
+    assert!(
+        out.contains("denied") || out.contains("unauthorized"),
+        "{}: refused, but not as denied:\n{out}",
+        ran.shown
+    );
+    assert!(
+        !out.contains("invalid username or password"),
+        "{}: the credentials themselves were refused:\n{out}",
+        ran.shown
+    );
+}
+
+/// A user, an organization it owns, and a team of the organization that may create
+/// repositories.
+fn org_with_creator_team(h: &Harness, org: &str, owner: &str, team: &str) {
+    h.admin(&["create-org", org, "--owner", owner]);
+    h.admin(&["team", "put", org, team, "--role", "creator"]);
+}
+
+/// A robot token pushes into an organization: skopeo `--dest-creds org+robot:TOKEN` creates
+/// the (private) repository because the robot is in a team that may create repositories,
+/// the image is stored byte-identical, the robot pulls it back, the audit log names the robot
+/// as the one who logged in (with its token) and pushed, the robot holds write on the new
+/// repository, and an anonymous pull of it is refused.
+#[test]
+fn skopeo_robot_token_pushes_into_org_repository() {
+    let Some(h) = Harness::new_own(&["skopeo"]) else {
+        return;
+    };
+    h.create_user("alice");
+    org_with_creator_team(&h, "acme", "alice", "builders");
+    let robot = h.create_robot("acme", "ci");
+    h.admin(&["team", "add-member", "acme", "builders", "acme+ci"]);
+
+    let src = h.bookworm();
+    let repo = "acme/tools/scanner";
+    let digest = layout_digest(&src, "python-vuln");
+    h.skopeo_copy_as(
+        Some(&robot),
+        &["--preserve-digests"],
+        &format!("oci:{}:python-vuln", src.display()),
+        &h.docker(repo, "v1"),
+    );
+    h.get_manifest(repo, "v1").assert_manifest(
+        "GET the robot's push",
+        &blob(&src, &digest),
+        OCI_MANIFEST,
+    );
+    assert_registry_has_blobs(&h, repo, &src, &digest);
+
+    let out = h.path("out-robot");
+    h.skopeo_copy_as(
+        Some(&robot),
+        &[],
+        &h.docker(repo, "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &digest);
+
+    assert_logged_in_with(&h, "acme+ci", "robot_token");
+    assert_pushed_by(&h, "acme+ci", "robot", repo, "v1", &digest);
+    let perms = h.admin(&["repo", "permissions", repo]);
+    assert!(
+        perms
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["robot", "acme+ci", "write"]),
+        "the robot that created {repo} should hold write on it:\n{perms}"
+    );
+    let listed = h.admin(&["repo", "list", "--namespace", "acme"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == [repo, "private"]),
+        "{repo} should exist, private:\n{listed}"
+    );
+
+    let anon = h.skopeo_copy_refused(
+        None,
+        &h.docker(repo, "v1"),
+        &format!("oci:{}:anon", h.path("out-anon").display()),
+    );
+    assert_denied(&anon);
+}
+
+/// podman logs in with an app token (kept in the test's own auth file, as the token itself),
+/// pushes an image to its user's namespace and pulls it back after removing it locally: same
+/// image ID and manifest digest; the audit log records an app-token login and the push. After
+/// `podman logout` the same pull is refused.
+#[test]
+fn podman_login_with_app_token_push_pull() {
+    let Some(h) = Harness::new_own(&["podman", "runc"]) else {
+        return;
+    };
+    h.create_user("alice");
+    let (_, app) = h.create_app_token("alice", "laptop", None);
+    let authfile = h.path("alice-auth.json");
+    h.login_ok("podman", &authfile, &app);
+    assert_eq!(
+        stored_auth(&authfile, h.addr()),
+        Some(base64(format!("alice:{}", app.secret).as_bytes())),
+        "podman login should store the app token for {}",
+        h.addr()
+    );
+    assert_logged_in_with(&h, "alice", "app_token");
+
+    let src = h.bookworm();
+    let manifest = blob_json(&src, &layout_digest(&src, "minbase"));
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    let image_id = config_digest.trim_start_matches("sha256:").to_owned();
+    let podman = |args: &[&str]| {
+        let mut c = h.cmd("podman");
+        c.args(args);
+        h.run(&mut c).0
+    };
+    let auth = authfile.display().to_string();
+    assert_eq!(
+        last_line(&podman(&[
+            "pull",
+            &format!("oci:{}:minbase", src.display())
+        ])),
+        image_id
+    );
+    let repo = "alice/tools/app";
+    let target = h.image(repo, "v1");
+    podman(&["tag", &image_id, &target]);
+    let digest_file = h.path("v1.digest");
+    podman(&[
+        "push",
+        "--authfile",
+        &auth,
+        "--digestfile",
+        &digest_file.display().to_string(),
+        &target,
+    ]);
+    let pushed = read_digest_file(&digest_file);
+    assert_pushed_manifest(&h, repo, "v1", &pushed, &config_digest, OCI_MANIFEST);
+    assert_pushed_by(&h, "alice", "user", repo, "v1", &pushed);
+
+    podman(&["rmi", "--all", "--force"]);
+    assert_eq!(last_line(&podman(&["images", "--quiet"])), "");
+    assert_eq!(
+        last_line(&podman(&["pull", "--authfile", &auth, &target])),
+        image_id,
+        "image ID pulled back with the app token"
+    );
+    assert_eq!(
+        last_line(&podman(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &target
+        ])),
+        pushed,
+        "manifest digest pulled back"
+    );
+
+    podman(&["logout", "--authfile", &auth, h.addr()]);
+    assert_eq!(
+        stored_auth(&authfile, h.addr()),
+        None,
+        "logout kept the token"
+    );
+    podman(&["rmi", "--all", "--force"]);
+    let mut c = h.cmd("podman");
+    c.args(["pull", "--authfile", &auth, &target]);
+    let out = h.run_failing(&mut c);
+    assert!(
+        out.contains("unauthorized") || out.contains("denied"),
+        "pull after logout failed, but not for want of credentials:\n{out}"
+    );
+}
+
+/// buildah logs in with a user's password, pushes an image to the user's namespace and pulls
+/// it back: same image ID, the manifest stored under the digest buildah reported, a password
+/// login and the push in the audit log.
+#[test]
+fn buildah_login_with_password_push_pull() {
+    let Some(h) = Harness::new_own(&["buildah", "runc"]) else {
+        return;
+    };
+    let carol = h.create_user("carol");
+    let authfile = h.path("carol-auth.json");
+    h.login_ok("buildah", &authfile, &carol);
+    assert_logged_in_with(&h, "carol", "password");
+    let auth = authfile.display().to_string();
+    let buildah = |args: &[&str]| {
+        let mut c = h.cmd("buildah");
+        c.args(args);
+        h.run(&mut c).0
+    };
+
+    let src = h.bookworm();
+    let manifest = blob_json(&src, &layout_digest(&src, "minbase"));
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    let image_id = config_digest.trim_start_matches("sha256:").to_owned();
+    assert_eq!(
+        last_line(&buildah(&[
+            "pull",
+            &format!("oci:{}:minbase", src.display())
+        ])),
+        image_id
+    );
+    let repo = "carol/base";
+    let digest_file = h.path("carol.digest");
+    buildah(&[
+        "push",
+        "--tls-verify=false",
+        "--authfile",
+        &auth,
+        "--digestfile",
+        &digest_file.display().to_string(),
+        &image_id,
+        &h.docker(repo, "v1"),
+    ]);
+    let pushed = read_digest_file(&digest_file);
+    let media_type = h.get_manifest(repo, "v1").content_type.unwrap_or_default();
+    assert!(
+        media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST,
+        "buildah push stored as {media_type:?}"
+    );
+    assert_pushed_manifest(&h, repo, "v1", &pushed, &config_digest, &media_type);
+    assert_pushed_by(&h, "carol", "user", repo, "v1", &pushed);
+
+    buildah(&["rmi", "--all", "--force"]);
+    assert_eq!(
+        last_line(&buildah(&[
+            "pull",
+            "--tls-verify=false",
+            "--authfile",
+            &auth,
+            &h.image(repo, "v1"),
+        ])),
+        image_id,
+        "image ID pulled back with the password"
+    );
+}
+
+/// oras (Python SDK) logs in as a robot with write on one organization repository and pushes
+/// an artifact (custom config type, annotations): stored under the digest oras reports, pulled
+/// back byte-identical by the robot, the push recorded as the robot's. A second robot of the
+/// same organization, with no permission, cannot pull it.
+#[test]
+fn oras_basic_auth_robot_pushes_artifact() {
+    let Some(h) = Harness::new_own(&["python3"]) else {
+        return;
+    };
+    if !oras_installed(&h) {
+        return;
+    }
+    h.create_user("alice");
+    h.admin(&["create-org", "acme", "--owner", "alice"]);
+    let repo = "acme/artifacts/sbom";
+    h.admin(&["repo", "create", repo]);
+    let robot = h.create_robot("acme", "publisher");
+    h.admin(&["permission", repo, "--user", "acme+publisher", "write"]);
+    let outsider = h.create_robot("acme", "outsider");
+
+    let file = h.path("report.spdx.json");
+    let content =
+        json!({"spdxVersion": "SPDX-2.3", "name": format!("report-{}", h.uniq)}).to_string();
+    std::fs::write(&file, &content).expect("artifact file");
+    let config = h.path("config.json");
+    std::fs::write(&config, "{\"generator\":\"berth-tests\"}").expect("config");
+    let pushed = oras(
+        &h,
+        Some(&robot),
+        json!({
+            "op": "push_with_config", "registry": h.addr(), "target": h.image(repo, "v1"),
+            "file": file, "file_media_type": SBOM_FILE_TYPE,
+            "config_file": config, "config_media_type": SBOM_CONFIG_TYPE,
+            "annotations": {"org.example.kind": "sbom"},
+        }),
+    );
+    assert_eq!(pushed["status"], 201, "oras push as the robot: {pushed}");
+    let digest = pushed["digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Docker-Content-Digest on the push: {pushed}"))
+        .to_owned();
+    let got = h.get_manifest(repo, "v1");
+    assert_eq!(got.status, 200, "GET the artifact: {}", got.text());
+    assert_eq!(sha256(&got.body), digest, "artifact manifest bytes");
+    let m = got.json();
+    assert_eq!(m["config"]["mediaType"], SBOM_CONFIG_TYPE);
+    assert_eq!(m["layers"][0]["mediaType"], SBOM_FILE_TYPE);
+    assert_eq!(m["layers"][0]["digest"], sha256(content.as_bytes()));
+    assert_logged_in_with(&h, "acme+publisher", "robot_token");
+    assert_pushed_by(&h, "acme+publisher", "robot", repo, "v1", &digest);
+
+    let outdir = h.path("pulled");
+    let pulled = oras(
+        &h,
+        Some(&robot),
+        json!({"op": "pull", "registry": h.addr(), "target": h.image(repo, "v1"), "outdir": outdir}),
+    );
+    assert_eq!(
+        pulled["files"],
+        json!([outdir.join("report.spdx.json")]),
+        "oras pull: {pulled}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outdir.join("report.spdx.json")).expect("pulled file"),
+        content,
+        "the artifact pulled back"
+    );
+
+    let refused = h.fetch_as(
+        Some(&outsider),
+        reqwest::Method::GET,
+        &format!("/v2/{repo}/manifests/v1"),
+    );
+    assert_eq!(
+        refused.status,
+        401,
+        "a robot without permission read the artifact: {}",
+        refused.text()
+    );
+}
+
+/// A wrong password: `podman login` exits non-zero saying the credentials are invalid and
+/// stores nothing, and skopeo can neither pull nor push with it; an unknown user gets exactly
+/// the same refusal (no account enumeration). The right password works before and after.
+#[test]
+fn wrong_password_refused_by_podman_login_and_skopeo() {
+    let Some(h) = Harness::new_own(&["podman", "skopeo"]) else {
+        return;
+    };
+    let alice = h.create_user("alice");
+    let src = h.bookworm();
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("alice/app", "v1"),
+    );
+    let wrong = Creds::new("alice", format!("not-{}", alice.secret));
+    let nobody = Creds::new("nobody", alice.secret.clone());
+
+    let authfile = h.path("wrong-auth.json");
+    h.login_refused("podman", &authfile, &wrong);
+    h.login_refused("podman", &authfile, &nobody);
+
+    let pull = h.skopeo_copy_refused(
+        Some(&wrong),
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", h.path("out-wrong").display()),
+    );
+    assert_bad_credentials(&pull);
+    let push = h.skopeo_copy_refused(
+        Some(&wrong),
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("alice/app", "v2"),
+    );
+    assert_bad_credentials(&push);
+    assert_eq!(h.tag_set("alice/app"), BTreeSet::from(["v1".into()]));
+    h.await_audit("alice", "a failed login", |e| {
+        e["kind"] == "login" && e["success"] == false && e["actor"] == "alice"
+    });
+
+    h.login_ok("podman", &authfile, &alice);
+    let out = h.path("out-right");
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &layout_digest(&src, "minbase"));
+}
+
+/// An app token works (podman login, skopeo pull) until `berth admin app-token revoke`; then
+/// a new podman login and skopeo are refused as invalid credentials, and podman's stored
+/// login from before the revocation stops working too.
+#[test]
+fn revoked_app_token_refused() {
+    let Some(h) = Harness::new_own(&["podman", "skopeo"]) else {
+        return;
+    };
+    let alice = h.create_user("alice");
+    let src = h.bookworm();
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("alice/app", "v1"),
+    );
+    let (id, app) = h.create_app_token("alice", "ci", None);
+    let before = h.path("before-auth.json");
+    h.login_ok("podman", &before, &app);
+    h.skopeo_copy_as(
+        Some(&app),
+        &[],
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", h.path("out-before").display()),
+    );
+
+    h.admin(&["app-token", "revoke", "alice", &id]);
+    let listed = h.admin(&["app-token", "list", "alice"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&id) && l.trim_end().ends_with("revoked")),
+        "app-token list should show {id} revoked:\n{listed}"
+    );
+    h.login_refused("podman", &h.path("after-auth.json"), &app);
+    let ran = h.skopeo_copy_refused(
+        Some(&app),
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", h.path("out-after").display()),
+    );
+    assert_bad_credentials(&ran);
+    let mut c = h.cmd("podman");
+    c.args([
+        "pull",
+        "--authfile",
+        &before.display().to_string(),
+        &h.image("alice/app", "v1"),
+    ]);
+    let out = h.run_failing(&mut c);
+    assert!(
+        out.contains("invalid username or password") || out.contains("invalid username/password"),
+        "podman's stored login should fail on the revoked token:\n{out}"
+    );
+}
+
+/// An app token created with `--expires-in 1s` is refused two seconds later (podman login and
+/// skopeo), while one of the same user with a longer lifetime still logs in.
+#[test]
+fn expired_app_token_refused() {
+    let Some(h) = Harness::new_own(&["podman", "skopeo"]) else {
+        return;
+    };
+    let alice = h.create_user("alice");
+    let src = h.bookworm();
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("alice/app", "v1"),
+    );
+    let (short_id, short) = h.create_app_token("alice", "short", Some("1s"));
+    let (_, long) = h.create_app_token("alice", "long", Some("1h"));
+    std::thread::sleep(Duration::from_secs(2));
+
+    let listed = h.admin(&["app-token", "list", "alice"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&short_id) && l.trim_end().ends_with("expired")),
+        "app-token list should show {short_id} expired:\n{listed}"
+    );
+    h.login_refused("podman", &h.path("short-auth.json"), &short);
+    let ran = h.skopeo_copy_refused(
+        Some(&short),
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", h.path("out-short").display()),
+    );
+    assert_bad_credentials(&ran);
+
+    h.login_ok("podman", &h.path("long-auth.json"), &long);
+    let out = h.path("out-long");
+    h.skopeo_copy_as(
+        Some(&long),
+        &[],
+        &h.docker("alice/app", "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &layout_digest(&src, "minbase"));
+}
+
+/// `berth admin robot regenerate`: the robot's old token, which pushed a moment ago, is
+/// refused (podman login, skopeo) and the new one pulls what the old one pushed.
+#[test]
+fn regenerated_robot_old_token_refused() {
+    let Some(h) = Harness::new_own(&["podman", "skopeo"]) else {
+        return;
+    };
+    h.create_user("alice");
+    h.admin(&["create-org", "acme", "--owner", "alice"]);
+    h.admin(&["repo", "create", "acme/app"]);
+    let old = h.create_robot("acme", "deployer");
+    h.admin(&["permission", "acme/app", "--user", "acme+deployer", "write"]);
+    let src = h.bookworm();
+    h.skopeo_copy_as(
+        Some(&old),
+        &[],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("acme/app", "v1"),
+    );
+    h.login_ok("podman", &h.path("old-auth.json"), &old);
+
+    let new = h.regenerate_robot("acme", "deployer");
+    assert_ne!(new.secret, old.secret);
+    h.login_refused("podman", &h.path("old-again-auth.json"), &old);
+    let ran = h.skopeo_copy_refused(
+        Some(&old),
+        &h.docker("acme/app", "v1"),
+        &format!("oci:{}:v1", h.path("out-old").display()),
+    );
+    assert_bad_credentials(&ran);
+
+    h.login_ok("podman", &h.path("new-auth.json"), &new);
+    let out = h.path("out-new");
+    h.skopeo_copy_as(
+        Some(&new),
+        &[],
+        &h.docker("acme/app", "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &layout_digest(&src, "minbase"));
+}
+
+/// A robot granted only read on a repository pulls it (byte-identical), but its pushes to
+/// that repository, to a new repository of the organization, and its delete are refused as
+/// denied (its login itself is fine), leaving the registry as it was.
+#[test]
+fn read_only_robot_pulls_but_cannot_push() {
+    let Some(h) = Harness::new_own(&["skopeo"]) else {
+        return;
+    };
+    h.create_user("alice");
+    h.admin(&["create-org", "acme", "--owner", "alice"]);
+    let src = h.bookworm();
+    let minbase = layout_digest(&src, "minbase");
+    h.skopeo_copy(
+        &["--preserve-digests"],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("acme/app", "v1"),
+    );
+    let reader = h.create_robot("acme", "reader");
+    h.admin(&["permission", "acme/app", "--user", "acme+reader", "read"]);
+
+    let out = h.path("out-reader");
+    h.skopeo_copy_as(
+        Some(&reader),
+        &[],
+        &h.docker("acme/app", "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &minbase);
+    assert_logged_in_with(&h, "acme+reader", "robot_token");
+
+    let push = h.skopeo_copy_refused(
+        Some(&reader),
+        &format!("oci:{}:python-vuln", src.display()),
+        &h.docker("acme/app", "v2"),
+    );
+    assert_denied(&push);
+    let create = h.skopeo_copy_refused(
+        Some(&reader),
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker("acme/new", "v1"),
+    );
+    assert_denied(&create);
+    let mut c = h.skopeo_cmd(
+        Some(&reader),
+        &[
+            "delete",
+            "--tls-verify=false",
+            &h.docker("acme/app", &minbase),
+        ],
+    );
+    let out = h.run_failing(&mut c);
+    assert!(
+        !out.contains("invalid username or password"),
+        "the delete was refused for the credentials, not the permission:\n{out}"
+    );
+
+    assert_eq!(h.tag_set("acme/app"), BTreeSet::from(["v1".into()]));
+    h.get_manifest("acme/app", "v1").assert_manifest(
+        "acme/app:v1 after the refusals",
+        &blob(&src, &minbase),
+        OCI_MANIFEST,
+    );
+    let listed = h.admin(&["repo", "list", "--namespace", "acme"]);
+    assert_eq!(
+        listed
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect::<Vec<_>>(),
+        ["acme/app"],
+        "a refused push created a repository"
+    );
+}
+
+/// A user cannot pull another user's private repository, and cannot tell it from one that
+/// does not exist: skopeo fails with the same message for both (names aside), the raw
+/// manifest and tags requests answer the same status and body, and the catalog does not list
+/// it. The owner pulls it fine.
+#[test]
+fn private_repository_hidden_from_other_user() {
+    let Some(h) = Harness::new_own(&["skopeo"]) else {
+        return;
+    };
+    let alice = h.create_user("alice");
+    let bob = h.create_user("bob");
+    let src = h.bookworm();
+    let (secret, absent) = ("alice/secret", "alice/absent");
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker(secret, "v1"),
+    );
+
+    let refusal = |repo: &str| {
+        let ran = h.skopeo_copy_refused(
+            Some(&bob),
+            &h.docker(repo, "v1"),
+            &format!(
+                "oci:{}:v1",
+                h.path(&format!("out-{}", repo.replace('/', "-"))).display()
+            ),
+        );
+        assert_denied(&ran);
+        // Timestamps and the name differ; nothing else may.
+        ran.err
+            .lines()
+            .map(|l| {
+                l.split_once("msg=")
+                    .map_or(l, |(_, m)| m)
+                    .replace(repo, "REPO")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (a, b) = (refusal(secret), refusal(absent));
+    assert_eq!(
+        a, b,
+        "bob can tell alice's private repository from a missing one"
+    );
+    for word in ["unknown", "UNKNOWN", "not found"] {
+        assert!(!a.contains(word), "the refusal reveals something: {a}");
+    }
+
+    for path in ["manifests/v1", "tags/list"] {
+        let get = |repo: &str| {
+            let r = h.fetch_as(
+                Some(&bob),
+                reqwest::Method::GET,
+                &format!("/v2/{repo}/{path}"),
+            );
+            (r.status, r.text().replace(repo, "REPO"))
+        };
+        let (s, n) = (get(secret), get(absent));
+        assert_eq!(s.0, 401, "bob's GET {secret}/{path}: {}", s.1);
+        assert_eq!(
+            s, n,
+            "GET {path}: alice's private repository vs a missing one"
+        );
+    }
+    assert!(
+        !h.catalog_as(Some(&bob)).contains(&secret.to_owned()),
+        "bob's catalog lists {secret}"
+    );
+    let push = h.skopeo_copy_refused(
+        Some(&bob),
+        &format!("oci:{}:minbase", src.display()),
+        &h.docker(secret, "v2"),
+    );
+    assert_denied(&push);
+
+    let out = h.path("out-alice");
+    h.skopeo_copy_as(
+        Some(&alice),
+        &[],
+        &h.docker(secret, "v1"),
+        &format!("oci:{}:v1", out.display()),
+    );
+    assert_layout_round_trip(&src, &out, "v1", &layout_digest(&src, "minbase"));
+    assert!(h.catalog_as(Some(&alice)).contains(&secret.to_owned()));
 }
