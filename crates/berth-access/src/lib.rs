@@ -627,13 +627,17 @@ impl Access {
         if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= t) {
             return Err(bad());
         }
-        let user = self
+        self.enabled_user(row.user_id).await?.ok_or_else(bad)
+    }
+
+    /// The user with this id as a principal, unless it is gone or disabled.
+    async fn enabled_user(&self, id: i64) -> Result<Option<Principal>> {
+        Ok(self
             .store
-            .user_by_id(row.user_id)
+            .user_by_id(id)
             .await?
             .filter(|u| u.enabled)
-            .ok_or_else(bad)?;
-        Ok(self.user_principal(&user))
+            .map(|u| self.user_principal(&u)))
     }
 
     /// Opens a web session for a user who just authenticated; returns the cookie value.
@@ -665,13 +669,7 @@ impl Access {
         if row.expires_at <= now() as i64 {
             return Err(bad());
         }
-        let user = self
-            .store
-            .user_by_id(row.user_id)
-            .await?
-            .filter(|u| u.enabled)
-            .ok_or_else(bad)?;
-        Ok(self.user_principal(&user))
+        self.enabled_user(row.user_id).await?.ok_or_else(bad)
     }
 
     pub async fn end_session(&self, cookie: &str) -> Result<()> {
@@ -683,12 +681,7 @@ impl Access {
 
     async fn principal_of(&self, subject: Subject) -> Result<Option<Principal>> {
         Ok(match subject {
-            Subject::User(id) => self
-                .store
-                .user_by_id(id)
-                .await?
-                .filter(|u| u.enabled)
-                .map(|u| self.user_principal(&u)),
+            Subject::User(id) => self.enabled_user(id).await?,
             Subject::Robot(id) => self.store.robot_by_id(id).await?.map(|r| Principal::Robot {
                 id: r.id,
                 name: r.full_name(),
