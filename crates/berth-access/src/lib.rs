@@ -974,6 +974,21 @@ impl Access {
 
     // ------------------------------------------------------------------ audit
 
+    /// Deletes audit entries older than `retention_secs`, in batches so writers are not held
+    /// up; returns how many went.
+    pub async fn prune_audit(&self, retention_secs: u64) -> Result<u64> {
+        let before = now().saturating_sub(retention_secs) as i64;
+        let mut total = 0;
+        loop {
+            let n = self.store.prune_audit(before, 10_000).await?;
+            total += n;
+            if n < 10_000 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Records an action by `principal`.
     #[allow(clippy::too_many_arguments)]
     pub fn record(

@@ -173,6 +173,8 @@ pub struct AuthConfig {
     pub login_window: String,
     /// Mark the session cookie `Secure` (serve over TLS).
     pub secure_cookies: bool,
+    /// Audit-log entries older than this are deleted (hourly); `0s` keeps them forever.
+    pub audit_retention: String,
     /// A superuser created at start when the database has no users. With no username set,
     /// berth creates `admin` with a random password written to `<data_dir>/initial-admin-password`.
     pub initial_admin: InitialAdmin,
@@ -193,6 +195,7 @@ impl Default for AuthConfig {
             login_max_failures: 10,
             login_window: "5m".into(),
             secure_cookies: false,
+            audit_retention: "365d".into(),
             initial_admin: InitialAdmin::default(),
         }
     }
@@ -230,6 +233,7 @@ pub struct AuthDurations {
     pub session_ttl: Duration,
     pub key_rotation: Duration,
     pub login_window: Duration,
+    pub audit_retention: Duration,
 }
 
 impl Config {
@@ -246,6 +250,7 @@ impl Config {
             session_ttl: d("session_ttl", &a.session_ttl)?,
             key_rotation: d("key_rotation", &a.key_rotation)?,
             login_window: d("login_window", &a.login_window)?,
+            audit_retention: d("audit_retention", &a.audit_retention)?,
         };
         if out.token_ttl.as_secs() < 30 || out.token_ttl.as_secs() > 24 * 3600 {
             return Err(key_err("auth.token_ttl", "must be between 30s and 24h"));

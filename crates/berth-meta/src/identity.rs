@@ -533,4 +533,7 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Appends entries in one transaction.
     async fn append_audit(&self, records: Vec<AuditRecord>) -> Result<(), MetaError>;
     async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, MetaError>;
+    /// Deletes up to `limit` of the oldest entries recorded before `before`; returns how
+    /// many (call again while it returns `limit`).
+    async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64, MetaError>;
 }

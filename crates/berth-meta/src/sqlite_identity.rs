@@ -1451,6 +1451,19 @@ impl IdentityStore for SqliteStore {
         .await
     }
 
+    async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64, MetaError> {
+        self.write(move |tx| -> Result<u64, MetaError> {
+            // Oldest first by id (ids grow with time), so a batch never scans recent rows.
+            let n = tx.execute(
+                "DELETE FROM audit_log WHERE id IN
+                   (SELECT id FROM audit_log WHERE at < ?1 ORDER BY id LIMIT ?2)",
+                params![before, limit],
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, MetaError> {
         let limit = match query.limit {
             0 => MAX_AUDIT_LIMIT,
@@ -3119,5 +3132,27 @@ mod tests {
             s.principal_grants(Subject::Robot(i64::MIN)).await.unwrap(),
             PrincipalGrants::default()
         );
+    }
+
+    #[tokio::test]
+    async fn audit_pruning_removes_only_old_entries_in_batches() {
+        let (_d, s) = store().await;
+        let at = |t: i64, kind: &str| AuditRecord {
+            at: t,
+            ..audit_rec(kind, Some("alice"), None, None)
+        };
+        s.append_audit((0..25).map(|i| at(i, "old")).collect())
+            .await
+            .unwrap();
+        s.append_audit(vec![at(100, "new"), at(200, "new")])
+            .await
+            .unwrap();
+        assert_eq!(s.prune_audit(50, 10).await.unwrap(), 10);
+        assert_eq!(s.prune_audit(50, 10).await.unwrap(), 10);
+        assert_eq!(s.prune_audit(50, 10).await.unwrap(), 5);
+        assert_eq!(s.prune_audit(50, 10).await.unwrap(), 0);
+        let left = s.audit(AuditQuery::default()).await.unwrap();
+        assert_eq!(left.len(), 2);
+        assert!(left.iter().all(|r| r.kind == "new"));
     }
 }

@@ -70,14 +70,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot load the token signing keys")?;
     bootstrap_admin(&config, &access).await?;
     let acc = access.clone();
+    let retention = config.auth_durations()?.audit_retention;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
-        tick.tick().await;
+        let mut rounds = 0u64;
         loop {
             tick.tick().await;
-            if let Err(e) = acc.maintain_keys().await {
+            if rounds > 0
+                && let Err(e) = acc.maintain_keys().await
+            {
                 tracing::warn!(error = %e, "signing key maintenance failed");
             }
+            // Hourly, and once at start.
+            if rounds.is_multiple_of(12) && !retention.is_zero() {
+                match acc.prune_audit(retention.as_secs()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "pruned old audit-log entries"),
+                    Err(e) => tracing::warn!(error = %e, "audit-log pruning failed"),
+                }
+            }
+            rounds += 1;
         }
     });
 
