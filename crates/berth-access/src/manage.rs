@@ -495,6 +495,7 @@ impl Access {
 
     /// Organizations the caller belongs to (superusers: all).
     pub async fn list_orgs(&self, actor: &Principal) -> Result<Vec<(Namespace, TeamRole)>> {
+        need_signed_in(actor)?;
         if actor.is_superuser() {
             return Ok(self
                 .store
@@ -890,21 +891,24 @@ impl Access {
             return Err(invalid("description is longer than 64 KiB"));
         }
         let facts = self.facts(actor, name).await?;
-        if facts.repo.is_some() {
-            // Tell only those who could see it.
-            return match policy::repo_role(actor, &facts, self.config.anonymous_pull) {
-                Some(_) => Err(AccessError::Conflict(format!(
-                    "repository {name} already exists"
-                ))),
-                None => Err(AccessError::Forbidden(format!(
-                    "you cannot create repositories named {name}"
-                ))),
-            };
+        let visible = policy::repo_role(actor, &facts, self.config.anonymous_pull).is_some();
+        if facts.repo.is_some() && visible {
+            return Err(AccessError::Conflict(format!(
+                "repository {name} already exists"
+            )));
         }
+        // A caller who cannot see the repository gets the answer it would get if it did not
+        // exist: refused if it may not create here. One who may create learns of a name
+        // clash; there is no hiding that from a creator.
         if !policy::may_create(actor, &facts) {
             return Err(AccessError::Forbidden(format!(
                 "you cannot create repositories in {}",
                 namespace_of(name).unwrap_or(name)
+            )));
+        }
+        if facts.repo.is_some() {
+            return Err(AccessError::Conflict(format!(
+                "repository {name} already exists"
             )));
         }
         self.create_repository(actor, name, visibility, description, origin)
