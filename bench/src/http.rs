@@ -150,12 +150,9 @@ impl Conn {
             h.insert(k, HeaderValue::from_str(v)?);
         }
         if !h.contains_key(header::AUTHORIZATION)
-            && let Some(token) = token_for(self.addr, path_and_query).await?
+            && let Some(bearer) = token_for(self.addr, path_and_query).await?
         {
-            h.insert(
-                header::AUTHORIZATION,
-                HeaderValue::from_str(&format!("Bearer {token}"))?,
-            );
+            h.insert(header::AUTHORIZATION, bearer);
         }
         let req = req.body(body)?;
         let sender = self.ready().await?;
@@ -252,7 +249,8 @@ static CREDENTIALS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mut
 
 /// Tokens by (server, scope), with when they were fetched. One fetch per repository per run,
 /// as a client that keeps its token does; the measured requests carry it like docker's do.
-type Tokens = std::collections::HashMap<(SocketAddr, String), (String, std::time::Instant)>;
+/// The header value is built once per token: a client sends the same bytes every time.
+type Tokens = std::collections::HashMap<(SocketAddr, String), (HeaderValue, std::time::Instant)>;
 static TOKENS: std::sync::LazyLock<std::sync::Mutex<Tokens>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -296,8 +294,9 @@ fn scope_for(path: &str) -> String {
     }
 }
 
-/// A token for `path` on `addr`, or `None` when that server needs none.
-pub async fn token_for(addr: SocketAddr, path: &str) -> Result<Option<String>> {
+/// The `Authorization: Bearer` value for `path` on `addr`, or `None` when that server needs
+/// none.
+pub async fn token_for(addr: SocketAddr, path: &str) -> Result<Option<HeaderValue>> {
     if path.starts_with("/v2/auth") {
         return Ok(None);
     }
@@ -312,11 +311,12 @@ pub async fn token_for(addr: SocketAddr, path: &str) -> Result<Option<String>> {
         return Ok(Some(t.clone()));
     }
     let token = fetch_token(addr, &basic, &scope).await?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))?;
     TOKENS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(key, (token.clone(), std::time::Instant::now()));
-    Ok(Some(token))
+        .insert(key, (bearer.clone(), std::time::Instant::now()));
+    Ok(Some(bearer))
 }
 
 /// `GET /v2/auth` on a connection of its own.
