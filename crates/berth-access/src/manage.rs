@@ -305,8 +305,8 @@ impl Access {
         }
         validate_name("user", name)?;
         // Refuse what could never verify, rather than store a locked account by accident.
-        let probe = self.hasher.verify("probe-password", password_hash);
-        if probe.is_err() {
+        // Parsing (with the stored-cost bounds) suffices; no hash needs computing.
+        if self.hasher.needs_rehash(password_hash).is_err() {
             return Err(invalid(
                 "password hash is not an argon2 or bcrypt PHC string",
             ));

@@ -117,6 +117,13 @@ async fn passwords_robot_tokens_and_app_tokens_authenticate() {
 async fn an_imported_bcrypt_hash_verifies_and_is_upgraded_to_argon2id() {
     let dir = tempfile::tempdir().unwrap();
     let a = access(&dir, config()).await;
+    for garbage in ["plaintext-password", "$argon2id$v=19$m=bad", "$2b$99$xyz"] {
+        assert!(matches!(
+            a.import_user(&Principal::System, "mallory", garbage, false, &o())
+                .await,
+            Err(AccessError::Invalid(_))
+        ));
+    }
     let bcrypt_hash = bcrypt::hash("from-quay", 4).unwrap();
     a.import_user(&Principal::System, "carol", &bcrypt_hash, false, &o())
         .await
