@@ -276,7 +276,9 @@ fn read_password(src: &PasswordSource) -> anyhow::Result<Option<String>> {
     Ok(Some(line))
 }
 
-fn generated_password() -> String {
+/// A random password (256 bits, base64url): for `create-user` without one, and for the
+/// first superuser `serve` makes on an empty database.
+pub(crate) fn generated_password() -> String {
     berth_auth::Secret::generate(berth_auth::SecretKind::AppToken)
         .expose()
         .trim_start_matches(berth_auth::SecretKind::AppToken.prefix())

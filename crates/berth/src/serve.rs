@@ -198,10 +198,7 @@ async fn bootstrap_admin(config: &Config, access: &berth_access::Access) -> anyh
         tracing::info!(user = %ia.username, "created the initial superuser");
         return Ok(());
     }
-    let password = berth_auth::Secret::generate(berth_auth::SecretKind::AppToken)
-        .expose()
-        .trim_start_matches(berth_auth::SecretKind::AppToken.prefix())
-        .to_owned();
+    let password = crate::admin::generated_password();
     let path = config.data_dir.join("initial-admin-password");
     write_private(&path, &format!("{password}\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
