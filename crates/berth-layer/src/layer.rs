@@ -74,6 +74,34 @@ impl LayerIndex {
     }
 }
 
+/// Decides, file by file, which regular files' bytes are read, and receives them as the
+/// layer streams past.
+///
+/// A [`FileSelector`] only sees paths and keeps every byte it selects until the layer is
+/// done. The indexer needs more: binaries are recognised by their mode, and a 40 MiB Go
+/// executable should be parsed and dropped at once rather than held with every other one,
+/// so memory stays at one file, not one layer's worth of files.
+pub trait Visitor {
+    /// Whether to read this regular file. Called once per file, in archive order.
+    fn wants(&mut self, path: &str, size: u64, mode: u32) -> bool;
+    /// The bytes of a file [`Visitor::wants`] asked for. What it returns is kept in the
+    /// [`LayerIndex`] (and counts against [`Limits::max_kept_bytes`]); `None` keeps nothing.
+    fn file(&mut self, path: &str, data: Vec<u8>) -> Option<Arc<[u8]>>;
+}
+
+/// The plain visitor: keeps whatever the selector matches.
+struct Select<'a>(&'a FileSelector);
+
+impl Visitor for Select<'_> {
+    fn wants(&mut self, path: &str, _size: u64, _mode: u32) -> bool {
+        self.0.matches(path)
+    }
+
+    fn file(&mut self, _path: &str, data: Vec<u8>) -> Option<Arc<[u8]>> {
+        Some(Arc::from(data))
+    }
+}
+
 /// Reads a layer blob: checks the media type, decompresses by magic, indexes the tar, and
 /// verifies `expected` (when given) over the stored bytes once the stream has been read to
 /// its end.
@@ -91,12 +119,33 @@ pub fn read_layer<R: Read>(
     read_layer_sniffed(blob, expected, selector, limits)
 }
 
+/// Like [`read_layer`], with a [`Visitor`] choosing and receiving the files.
+pub fn read_layer_with<R: Read>(
+    blob: R,
+    media_type: &str,
+    expected: Option<&Digest>,
+    visitor: &mut dyn Visitor,
+    limits: &Limits,
+) -> Result<LayerIndex, LayerError> {
+    Compression::from_media_type(media_type)?;
+    read_sniffed(blob, expected, visitor, limits)
+}
+
 /// Like [`read_layer`] without a media type: the compression is taken from the magic bytes
 /// alone. Fuzzable entry point (`read_layer_sniffed(data, None, ...)`).
 pub fn read_layer_sniffed<R: Read>(
     blob: R,
     expected: Option<&Digest>,
     selector: &FileSelector,
+    limits: &Limits,
+) -> Result<LayerIndex, LayerError> {
+    read_sniffed(blob, expected, &mut Select(selector), limits)
+}
+
+fn read_sniffed<R: Read>(
+    blob: R,
+    expected: Option<&Digest>,
+    visitor: &mut dyn Visitor,
     limits: &Limits,
 ) -> Result<LayerIndex, LayerError> {
     let mut digesting = DigestingReader::new(blob, expected.cloned());
@@ -106,7 +155,7 @@ pub fn read_layer_sniffed<R: Read>(
         let compression = decompressed.compression;
         let buffered = BufReader::with_capacity(64 * 1024, decompressed.reader);
         let mut walker = TarWalker::new(buffered, limits);
-        let mut index = index_entries(&mut walker, selector, limits)
+        let mut index = index_entries(&mut walker, visitor, limits)
             .map_err(|e| recompress_error(e, compression))?;
         // Read to the end so the decompressor checks its trailer (gzip CRC, zstd checksum)
         // and the digest covers every byte.
@@ -145,7 +194,7 @@ pub fn index_tar<R: Read>(
 ) -> Result<LayerIndex, LayerError> {
     let bounded = BoundedReader::new(tar, None, limits);
     let mut walker = TarWalker::new(BufReader::with_capacity(64 * 1024, bounded), limits);
-    let mut index = index_entries(&mut walker, selector, limits)?;
+    let mut index = index_entries(&mut walker, &mut Select(selector), limits)?;
     // Bounded like the rest: data after the end-of-archive block counts toward the total.
     walker.drain()?;
     index.uncompressed_bytes = walker.into_inner().into_inner().produced();
@@ -155,7 +204,7 @@ pub fn index_tar<R: Read>(
 
 fn index_entries<R: Read>(
     walker: &mut TarWalker<'_, R>,
-    selector: &FileSelector,
+    visitor: &mut dyn Visitor,
     limits: &Limits,
 ) -> Result<LayerIndex, LayerError> {
     let mut index = LayerIndex::default();
@@ -197,7 +246,7 @@ fn index_entries<R: Read>(
         }
         let (kind, size, contents) = match entry.kind {
             TarKind::Regular => {
-                let contents = if selector.matches(&path) {
+                let contents = if visitor.wants(&path, entry.size, entry.mode) {
                     if entry.size > limits.max_file_bytes {
                         return Err(LayerError::FileTooLarge {
                             path,
@@ -205,13 +254,16 @@ fn index_entries<R: Read>(
                             limit: limits.max_file_bytes,
                         });
                     }
-                    kept_bytes = kept_bytes.saturating_add(entry.size);
-                    if kept_bytes > limits.max_kept_bytes {
-                        return Err(LayerError::KeptTooLarge {
-                            limit: limits.max_kept_bytes,
-                        });
+                    let kept = visitor.file(&path, walker.read_data()?);
+                    if let Some(k) = &kept {
+                        kept_bytes = kept_bytes.saturating_add(k.len() as u64);
+                        if kept_bytes > limits.max_kept_bytes {
+                            return Err(LayerError::KeptTooLarge {
+                                limit: limits.max_kept_bytes,
+                            });
+                        }
                     }
-                    Some(Arc::<[u8]>::from(walker.read_data()?))
+                    kept
                 } else {
                     None
                 };

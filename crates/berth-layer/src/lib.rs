@@ -46,6 +46,9 @@ pub mod tar;
 pub use compression::{Compression, DigestingReader};
 pub use error::{FsError, LayerError};
 pub use image::{ImageFs, Node, merge, merge_with};
-pub use layer::{Entry, EntryKind, LayerIndex, index_tar, read_layer, read_layer_sniffed};
+pub use layer::{
+    Entry, EntryKind, LayerIndex, Visitor, index_tar, read_layer, read_layer_sniffed,
+    read_layer_with,
+};
 pub use limits::Limits;
 pub use selector::{DETECTOR_PATTERNS, FileSelector, Pattern, PatternError};

@@ -41,6 +41,9 @@ pub struct RawHeader {
     pub link: Vec<u8>,
     pub size: u64,
     pub typeflag: u8,
+    /// Permission bits (`0o755`); 0 when the field is unreadable, which only costs a
+    /// binary detector its look at the file, never the layer.
+    pub mode: u32,
 }
 
 fn field(block: &[u8; BLOCK], start: usize, len: usize) -> &[u8] {
@@ -117,11 +120,13 @@ pub fn parse_header(block: &[u8; BLOCK]) -> Result<RawHeader, &'static str> {
         }
     }
     let link = cstr(field(block, 157, 100)).to_vec();
+    let mode = parse_numeric(field(block, 100, 8)).map_or(0, |m| (m & 0o7777) as u32);
     Ok(RawHeader {
         name,
         link,
         size,
         typeflag,
+        mode,
     })
 }
 
@@ -188,6 +193,8 @@ pub struct TarEntry {
     pub kind: TarKind,
     /// Bytes of data that follow the header (0 for header-only kinds).
     pub size: u64,
+    /// Permission bits from the header.
+    pub mode: u32,
     /// Offset of the header block in the uncompressed stream.
     pub offset: u64,
 }
@@ -459,6 +466,7 @@ impl<'l, R: Read> TarWalker<'l, R> {
                 link,
                 kind,
                 size,
+                mode: header.mode,
                 offset,
             }));
         }
