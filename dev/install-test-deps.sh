@@ -5,7 +5,9 @@
 # - the peer registry of the benchmarks (CNCF Distribution: docker-registry);
 # - real content and reference tools for the detector tests (Go toolchain, rpm and Berkeley DB
 #   tools, binutils, Ruby gems, Java jars, unzip);
-# - the oras Python library.
+# - the oras Python library;
+# - the official SBOM schemas and validators dev/validate-sbom.py checks berth's SBOMs with
+#   (cyclonedx-python-lib, spdx-tools, lib4sbom's copy of the SPDX 2.3 JSON schema).
 set -euo pipefail
 
 packages=(skopeo podman buildah runc uidmap docker.io docker-registry
@@ -24,4 +26,8 @@ fi
 if ! python3 -c 'import oras' >/dev/null 2>&1; then
   echo "installing the oras Python library"
   python3 -m pip install -q oras
+fi
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema, referencing, packageurl, spdx_tools.spdx, lib4sbom' >/dev/null 2>&1; then
+  echo "installing the SBOM schemas and validators"
+  python3 -m pip install -q "cyclonedx-python-lib[json-validation]>=11,<12" "spdx-tools>=0.8.5,<0.9" "lib4sbom>=0.10.4,<0.11"
 fi
