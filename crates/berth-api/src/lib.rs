@@ -43,15 +43,23 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub access: Arc<Access>,
     pub options: Arc<ApiOptions>,
+    /// Scan on push; `None` when disabled.
+    pub scanner: Option<Arc<berth_scan::Scanner>>,
 }
 
 /// The complete HTTP application. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so the audit log gets addresses.
-pub fn router(registry: Arc<Registry>, access: Arc<Access>, options: ApiOptions) -> Router {
+pub fn router(
+    registry: Arc<Registry>,
+    access: Arc<Access>,
+    scanner: Option<Arc<berth_scan::Scanner>>,
+    options: ApiOptions,
+) -> Router {
     let state = AppState {
         registry,
         access,
         options: Arc::new(options),
+        scanner,
     };
     Router::new()
         .fallback(dispatch)

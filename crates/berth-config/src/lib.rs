@@ -51,6 +51,7 @@ pub struct Config {
     pub limits: Limits,
     pub uploads: UploadConfig,
     pub auth: AuthConfig,
+    pub scanner: ScannerConfig,
 }
 
 impl Default for Config {
@@ -64,6 +65,7 @@ impl Default for Config {
             limits: Limits::default(),
             uploads: UploadConfig::default(),
             auth: AuthConfig::default(),
+            scanner: ScannerConfig::default(),
         }
     }
 }
@@ -143,6 +145,26 @@ impl Default for UploadConfig {
     fn default() -> Self {
         UploadConfig {
             expire_after: "24h".into(),
+        }
+    }
+}
+
+/// The image indexer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerConfig {
+    /// Index every image in the background as it is pushed (and every stored image without
+    /// a current report at start). Off: reports are made when first asked for.
+    pub on_push: bool,
+    /// Layers read at once per image; 0 means one per CPU core.
+    pub threads: u32,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            on_push: true,
+            threads: 0,
         }
     }
 }

@@ -45,6 +45,12 @@ pub use scan::{LayerScan, ScannedPackage};
 /// refused before anything is read.
 pub const MAX_LAYERS: usize = 512;
 
+/// Whether a manifest entry of `media_type` is a filesystem layer the indexer reads (and not
+/// a config, a Helm chart or another artifact's blob).
+pub fn is_layer(media_type: &str) -> bool {
+    berth_layer::Compression::from_media_type(media_type).is_ok()
+}
+
 /// One layer of the image, as its manifest describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerRef {

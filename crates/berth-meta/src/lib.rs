@@ -9,15 +9,18 @@
 //! - reads never see a half-applied change.
 
 pub mod identity;
+pub mod index;
 mod migrate;
 mod sqlite;
 mod sqlite_identity;
+mod sqlite_index;
 
 use async_trait::async_trait;
 use berth_domain::{Digest, RepoName, Tag};
 use bytes::Bytes;
 
 pub use identity::IdentityStore;
+pub use index::{IndexStore, StoredReport, Unindexed};
 pub use migrate::{MIGRATIONS, Migration};
 pub use sqlite::SqliteStore;
 

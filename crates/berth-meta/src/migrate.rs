@@ -24,4 +24,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "identity",
         sql: include_str!("migrations/0002_identity.sql"),
     },
+    Migration {
+        version: 3,
+        name: "index",
+        sql: include_str!("migrations/0003_index.sql"),
+    },
 ];

@@ -88,11 +88,18 @@ pub struct ReferrerEntry {
     pub annotations: Option<serde_json::Value>,
 }
 
+/// Told about every manifest stored, once its transaction has committed: the scanner's
+/// trigger. Called on the request's task, so it must only note the fact and return.
+pub trait ManifestListener: Send + Sync {
+    fn manifest_stored(&self, repo: &RepoName, digest: &Digest, media_type: &str);
+}
+
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
     manifests: cache::ManifestCache,
+    listener: std::sync::OnceLock<Arc<dyn ManifestListener>>,
 }
 
 impl Registry {
@@ -102,7 +109,18 @@ impl Registry {
             blobs,
             limits,
             manifests: cache::ManifestCache::new(),
+            listener: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets the one [`ManifestListener`]; a second call is ignored.
+    pub fn set_listener(&self, listener: Arc<dyn ManifestListener>) {
+        let _ = self.listener.set(listener);
+    }
+
+    /// The blob store, for readers that stream blobs outside a request (the indexer).
+    pub fn blob_store(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
     }
 
     pub fn limits(&self) -> &Limits {
@@ -401,6 +419,9 @@ impl Registry {
             PutManifestError::MissingManifest(d) => RegistryError::ManifestBlobUnknown(d),
             PutManifestError::Meta(m) => m.into(),
         })?;
+        if let Some(l) = self.listener.get() {
+            l.manifest_stored(repo, &digest, &parsed.media_type);
+        }
         Ok(PutManifest { digest, subject })
     }
 

@@ -64,7 +64,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         page_max: config.limits.page_max,
     };
     let meta = Arc::new(meta);
-    let registry = Arc::new(Registry::new(meta.clone(), Arc::new(blobs), limits));
+    let blobs: Arc<dyn berth_blob::BlobStore> = Arc::new(blobs);
+    let registry = Arc::new(Registry::new(meta.clone(), blobs.clone(), limits));
+    let mut indexer = berth_index::Indexer::new();
+    if config.scanner.threads > 0 {
+        indexer = indexer.threads(config.scanner.threads as usize);
+    }
+    let scanner = berth_scan::Scanner::new(meta.clone(), blobs, indexer);
+    if config.scanner.on_push {
+        registry.set_listener(scanner.clone());
+        tokio::spawn(scanner.clone().run());
+    }
     let access = berth_access::Access::open(meta, access_config(&config)?)
         .await
         .context("cannot load the token signing keys")?;
@@ -115,7 +125,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         realm: Some(config.auth.realm.clone()).filter(|r| !r.is_empty()),
         secure_cookies: config.auth.secure_cookies,
     };
-    let app = berth_api::router(registry, access, options);
+    let app = berth_api::router(registry, access, Some(scanner), options);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

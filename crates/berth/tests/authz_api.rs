@@ -657,6 +657,33 @@ fn repo_ops() -> Vec<RepoOp> {
         },
         RepoOp {
             method: M::GET,
+            route: "/api/v1/repository/{repository}/manifest/{manifestref}/index_report",
+            need: 'r',
+            ok: (200, 200),
+            build: |w, t, _| {
+                req(
+                    M::GET,
+                    p(t, &format!("/manifest/{}/index_report", w.image.digest)),
+                    None,
+                )
+            },
+        },
+        // The matrix image's layer is random bytes: indexed as a failure, so no SBOM (409).
+        RepoOp {
+            method: M::GET,
+            route: "/api/v1/repository/{repository}/manifest/{manifestref}/sbom",
+            need: 'r',
+            ok: (409, 409),
+            build: |w, t, _| {
+                req(
+                    M::GET,
+                    p(t, &format!("/manifest/{}/sbom?format=spdx", w.image.digest)),
+                    None,
+                )
+            },
+        },
+        RepoOp {
+            method: M::GET,
             route: "/api/v1/repository/{repository}/logs",
             need: 'a',
             ok: (200, 200),

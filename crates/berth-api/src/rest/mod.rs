@@ -22,6 +22,7 @@ mod orgs;
 mod repos;
 mod robots;
 mod routes;
+mod security;
 mod users;
 
 use std::future::Future;

@@ -459,6 +459,29 @@ pub(crate) fn schemas() -> Map<String, Value> {
             ),
         ),
         (
+            "IndexReport",
+            object(
+                &["manifest_hash", "state", "success"],
+                json!({
+                    "manifest_hash": string(),
+                    "state": string(),
+                    "packages": { "type": "object", "additionalProperties": { "type": "object" } },
+                    "distributions": { "type": "object", "additionalProperties": { "type": "object" } },
+                    "repository": { "type": "object", "additionalProperties": { "type": "object" } },
+                    "environments": { "type": "object", "additionalProperties": { "type": "array", "items": { "type": "object" } } },
+                    "success": boolean(),
+                    "err": string(),
+                }),
+            ),
+        ),
+        (
+            "Sbom",
+            json!({
+                "type": "object",
+                "description": "A CycloneDX 1.5 or SPDX 2.3 JSON document.",
+            }),
+        ),
+        (
             "Performer",
             object(
                 &["name", "kind"],

@@ -255,7 +255,11 @@ pub(crate) async fn delete_team_permission(c: Ctx) -> Result<Reply, RestError> {
 // ---------------------------------------------------------------- tags
 
 /// The repository, checked for `need` by `Access`, as a registry name.
-async fn checked_repo(c: &Ctx, p: &Principal, need: Role) -> Result<RepoName, RestError> {
+pub(crate) async fn checked_repo(
+    c: &Ctx,
+    p: &Principal,
+    need: Role,
+) -> Result<RepoName, RestError> {
     let name = c.param("repository");
     c.app.access.repo_with_role(p, name, need).await?;
     // Whatever `Access` found is a valid name; refuse the impossible alike.

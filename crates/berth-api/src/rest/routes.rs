@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use axum::http::Method;
 
-use super::{Ctx, Handler, HandlerFuture, logs, openapi, orgs, repos, robots, users};
+use super::{Ctx, Handler, HandlerFuture, logs, openapi, orgs, repos, robots, security, users};
 
 /// The methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +63,11 @@ const NEXT_PAGE: QueryParam = QueryParam {
     description: "The `next_page` cursor of the previous page.",
 };
 const PAGED: &[QueryParam] = &[LIMIT, NEXT_PAGE];
+const SBOM: &[QueryParam] = &[QueryParam {
+    name: "format",
+    kind: "string",
+    description: "`cyclonedx` (default) or `spdx`.",
+}];
 const REPO_LIST: &[QueryParam] = &[
     QueryParam {
         name: "namespace",
@@ -619,6 +624,21 @@ fn table() -> Vec<Route> {
             h!(repos::delete_tag),
         )
         .no_content(),
+        r(
+            Get,
+            "/api/v1/repository/{repository}/manifest/{manifestref}/index_report",
+            "What the image contains: packages, distribution and the layer that introduced each, as Clair v4's index report (made now if the image was not indexed yet)",
+            h!(security::index_report),
+        )
+        .ok("IndexReport"),
+        r(
+            Get,
+            "/api/v1/repository/{repository}/manifest/{manifestref}/sbom",
+            "The image's software bill of materials, CycloneDX 1.5 or SPDX 2.3 JSON",
+            h!(security::sbom),
+        )
+        .query(SBOM)
+        .ok("Sbom"),
         r(
             Get,
             "/api/v1/repository/{repository}/logs",
