@@ -4,6 +4,7 @@
 //! library crates (see ARCHITECTURE.md).
 
 mod admin;
+mod scan;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// Index an image (oci:DIR[:REF], docker-archive:FILE[:REF] or docker://HOST/REPO:TAG)
+    /// and print its packages, its index report or an SBOM.
+    Scan(scan::ScanArgs),
     /// Print the effective configuration (defaults, file and environment merged) as YAML-ish JSON.
     Config {
         #[command(flatten)]
@@ -98,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(admin::run(store, command))
         }
+        Command::Scan(args) => scan::run(args),
         Command::Config { store } => {
             let config = load_config(&store, None)?;
             println!("{}", serde_json::to_string_pretty(&config)?);

@@ -1765,8 +1765,19 @@ fn openapi_document_matches_the_server() {
     )
     .expect(200);
     api.create_repo(&a, "conforg", "app", "private");
+    // A real (tiny) Alpine filesystem, so the index report and SBOM operations succeed.
+    let image = Image::with_files(&[
+        (
+            "etc/os-release",
+            b"ID=alpine\nNAME=\"Alpine Linux\"\nVERSION_ID=3.19.1\n",
+        ),
+        (
+            "lib/apk/db/installed",
+            b"C:Q1abc=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\no:musl\n\n",
+        ),
+    ]);
     for tag in ["v1", "v2"] {
-        Image::random(&[8]).push(&api.reg, "conforg/app", tag);
+        image.push(&api.reg, "conforg/app", tag);
     }
     let bearer = api.app_token(&a);
 
@@ -1778,6 +1789,7 @@ fn openapi_document_matches_the_server() {
         ("username", "alice".to_owned()),
         ("robot_shortname", "bot".to_owned()),
         ("tag", "v2".to_owned()),
+        ("manifestref", image.digest.clone()),
     ]);
     let bodies: HashMap<(&str, &str), Value> = HashMap::from([
         (

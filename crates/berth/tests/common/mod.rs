@@ -576,6 +576,31 @@ impl Image {
         )
     }
 
+    /// An OCI image with one uncompressed tar layer holding `files` (path, contents): a real
+    /// filesystem the indexer can read.
+    pub fn with_files(files: &[(&str, &[u8])]) -> Image {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, path, *data).expect("tar entry");
+        }
+        let layer = tar.into_inner().expect("tar");
+        let config = json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": { "type": "layers", "diff_ids": [sha256(&layer)] },
+        });
+        Self::build(
+            OCI_MANIFEST,
+            (OCI_CONFIG, serde_json::to_vec(&config).unwrap()),
+            vec![("application/vnd.oci.image.layer.v1.tar", layer)],
+            json!({}),
+        )
+    }
+
     /// An index (`OCI_INDEX` or `DOCKER_LIST`) over child manifests.
     pub fn index(media_type: &str, children: &[&Image], extra: Value) -> Image {
         let manifests: Vec<Value> = children
