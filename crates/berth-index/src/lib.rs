@@ -191,12 +191,9 @@ impl Indexer {
                 progress.layer_done(i);
             }
         }
-        let read = self.read_layers(layers, &missing, blobs, progress)?;
+        let read = self.read_layers(layers, &missing, blobs, cache, progress)?;
         let bytes_read = read.iter().map(|(_, s)| s.compressed_bytes).sum();
         for (i, scan) in read {
-            if let Some(layer) = layers.get(i) {
-                cache.put(&layer.digest, &self.key, &scan);
-            }
             if let Some(slot) = scans.get_mut(i) {
                 *slot = Some(scan);
             }
@@ -224,13 +221,15 @@ impl Indexer {
         })
     }
 
-    /// Reads the layers at `which` on up to `self.threads` threads; the first failure stops
-    /// the others at their next read.
+    /// Reads the layers at `which` on up to `self.threads` threads, caching each scan as it
+    /// completes (layers are independent: one bad layer does not cost the others' work); the
+    /// first failure stops the others at their next read.
     fn read_layers(
         &self,
         layers: &[LayerRef],
         which: &[usize],
         blobs: &dyn Blobs,
+        cache: &dyn LayerCache,
         progress: &dyn Progress,
     ) -> Result<Vec<(usize, LayerScan)>, IndexError> {
         let next = AtomicUsize::new(0);
@@ -248,6 +247,7 @@ impl Indexer {
                         let Some(layer) = layers.get(i) else { break };
                         match self.read_one(layer, blobs, progress, &stop) {
                             Ok(scan) => {
+                                cache.put(&layer.digest, &self.key, &scan);
                                 progress.layer_done(i);
                                 if let Ok(mut d) = done.lock() {
                                     d.push((i, scan));
