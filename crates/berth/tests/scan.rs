@@ -239,19 +239,7 @@ fn every_transport_and_the_server_agree() {
 
     // Scan on push: the server indexed the image by itself (no request asked for it).
     let digest = from_oci["manifest_hash"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !server
-        .log()
-        .lines()
-        .any(|l| l.contains("indexed") && l.contains(&digest))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no background indexing of {digest}; log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_indexed(&server, &digest);
     // ... and serves the same report and a valid SBOM through the REST API.
     let http = reqwest::blocking::Client::new();
     let get = |path: &str, auth: bool| {
@@ -289,4 +277,56 @@ fn every_transport_and_the_server_agree() {
         true,
     );
     assert_eq!(unknown.status(), 404);
+}
+
+/// Waits until the server's log says it indexed `digest`.
+fn wait_indexed(server: &BerthServer, digest: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server
+        .log()
+        .lines()
+        .any(|l| l.contains("indexed") && l.contains(digest))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{digest} was not indexed; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn images_pushed_while_scanning_was_off_are_indexed_at_the_next_start() {
+    let Some(image) = bookworm("python-vuln") else {
+        return;
+    };
+    if !berth_testkit::require_tool("skopeo") {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let creds = format!("{ADMIN_USER}:{ADMIN_PASSWORD}");
+    let digest = "sha256:760b8d2c8796f94ffd68f7d4d5ac1b1278144a8613de437b6f24b4a9489447c5";
+    {
+        let mut off = BerthServer::builder(berth_testkit::berth_bin())
+            .data_dir(data.path())
+            .env("BERTH_SCANNER__ON_PUSH", "false")
+            .start();
+        skopeo_copy(
+            &["--dest-tls-verify=false", "--dest-creds", &creds],
+            &image,
+            &format!("docker://{}/acme/py:1", off.addr()),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            !off.log().lines().any(|l| l.contains("indexed")),
+            "indexed although scanning on push was off"
+        );
+        off.kill();
+    }
+    // The queue is the database: the next server finds the image without any push.
+    let on = BerthServer::builder(berth_testkit::berth_bin())
+        .data_dir(data.path())
+        .start();
+    wait_indexed(&on, digest);
 }
