@@ -13,7 +13,7 @@ mod headers;
 mod registry_api;
 pub mod rest;
 mod route;
-pub mod time;
+pub use berth_domain::time;
 mod token_api;
 
 use std::net::SocketAddr;

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error_code;
 pub mod media_type;
 pub mod name;
+pub mod time;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error_code::ErrorCode;

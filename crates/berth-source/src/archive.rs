@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SourceError;
 use crate::resolve::{
-    self, Fetched, MetaStore, config_platform, descriptor_size, parse_manifest, read_bounded,
+    self, Fetched, ManifestStore, config_platform, descriptor_size, parse_manifest, read_bounded,
     read_verified,
 };
 use crate::tar_index::{self, IndexError, Member, TarIndex};
@@ -169,7 +169,7 @@ impl Ctx<'_> {
     }
 }
 
-impl MetaStore for Ctx<'_> {
+impl ManifestStore for Ctx<'_> {
     fn fetch_manifest(
         &self,
         digest: &Digest,

@@ -13,7 +13,7 @@ use berth_domain::Digest;
 
 use crate::error::SourceError;
 use crate::resolve::{
-    Fetched, MetaStore, choose_platform, descriptor_size, limit_for, parse_manifest, read_bounded,
+    Fetched, ManifestStore, choose_platform, descriptor_size, limit_for, parse_manifest, read_bounded,
     read_verified, resolve,
 };
 use crate::{BlobRef, ImageSource, Options, ResolvedImage};
@@ -37,7 +37,7 @@ pub(crate) fn blob_path(dir: &Path, d: &Digest) -> PathBuf {
     dir.join("blobs").join(d.algorithm().as_str()).join(d.hex())
 }
 
-impl MetaStore for Store<'_> {
+impl ManifestStore for Store<'_> {
     fn fetch_manifest(
         &self,
         digest: &Digest,

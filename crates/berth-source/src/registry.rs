@@ -23,7 +23,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use serde::Deserialize;
 
 use crate::error::SourceError;
-use crate::resolve::{Fetched, MetaStore, read_bounded, read_verified, resolve, verify};
+use crate::resolve::{Fetched, ManifestStore, read_bounded, read_verified, resolve, verify};
 use crate::{BlobRef, ImageRef, ImageSource, Options, ResolvedImage};
 
 /// Manifest types berth can use, best first. Schema 1 is deliberately absent so a registry
@@ -459,7 +459,7 @@ impl Http {
     }
 }
 
-impl MetaStore for Http {
+impl ManifestStore for Http {
     fn fetch_manifest(
         &self,
         digest: &Digest,

@@ -34,7 +34,7 @@ pub(crate) struct Fetched {
 }
 
 /// What a transport provides to resolution: metadata by digest, bounded and verified.
-pub(crate) trait MetaStore {
+pub(crate) trait ManifestStore {
     /// The manifest or index `digest` names; `media_type` and `size` come from the
     /// descriptor that referenced it, when there was one.
     fn fetch_manifest(
@@ -160,7 +160,7 @@ pub(crate) fn descriptor_size(d: &berth_oci::Descriptor) -> u64 {
 
 /// Follows `top` (already verified) down to one image manifest and fetches its config.
 pub(crate) fn resolve(
-    store: &dyn MetaStore,
+    store: &dyn ManifestStore,
     name: &str,
     top: Fetched,
     opts: &Options,
@@ -258,7 +258,7 @@ pub(crate) fn check_single_platform(
 
 /// The image `m` (already fetched and verified as `fetched`) describes, with its config.
 pub(crate) fn image_from(
-    store: &dyn MetaStore,
+    store: &dyn ManifestStore,
     name: &str,
     fetched: Fetched,
     m: berth_oci::Manifest,

@@ -1,9 +1,21 @@
-//! Timestamps as the APIs spell them: RFC 3339 for the token service, RFC 2822 for the
-//! Quay-shaped REST API. Unix seconds in, UTC out; no time-zone database needed.
+//! Timestamps as the APIs and documents spell them: RFC 3339 (the token service, SBOMs),
+//! RFC 2822 (the Quay-shaped REST API). Unix seconds in, UTC out; no time-zone database
+//! needed. Pure: the caller reads the clock.
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 of a proleptic Gregorian date, month 1-12 (Howard Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01: the inverse of
+/// [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -20,7 +32,7 @@ fn split(unix: i64) -> ((i64, u32, u32), (i64, i64, i64), i64) {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     (
-        civil(days),
+        civil_from_days(days),
         (secs / 3600, secs % 3600 / 60, secs % 60),
         days,
     )
@@ -58,5 +70,9 @@ mod tests {
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 -0000");
         assert_eq!(rfc2822(1_795_420_800), "Mon, 23 Nov 2026 08:00:00 -0000");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        for days in [-800_000, -1, 0, 11_016, 20_415, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
     }
 }
