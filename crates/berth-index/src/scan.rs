@@ -167,10 +167,15 @@ impl Visitor for Feed<'_> {
         true
     }
 
-    fn file(&mut self, path: &str, data: Vec<u8>) -> Option<Arc<[u8]>> {
+    fn file(&mut self, path: &str, mut data: Vec<u8>) -> Option<Arc<[u8]>> {
         if !self.chosen.is_empty() {
             let mut one = MemFiles::new();
-            one.insert(path, data.as_slice());
+            // A binary is only ever needed here: move it rather than copy tens of MiB.
+            if self.keep {
+                one.insert(path, data.clone());
+            } else {
+                one.insert(path, std::mem::take(&mut data));
+            }
             for i in std::mem::take(&mut self.chosen) {
                 let Some(d) = self.detectors.get(i) else {
                     continue;
