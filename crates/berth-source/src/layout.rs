@@ -13,8 +13,8 @@ use berth_domain::Digest;
 
 use crate::error::SourceError;
 use crate::resolve::{
-    Fetched, ManifestStore, choose_platform, descriptor_size, limit_for, parse_manifest, read_bounded,
-    read_verified, resolve,
+    Fetched, ManifestStore, choose_platform, descriptor_size, limit_for, parse_manifest,
+    read_bounded, read_verified, resolve,
 };
 use crate::{BlobRef, ImageSource, Options, ResolvedImage};
 
