@@ -8,8 +8,8 @@
 //! listed in the OS package database are dropped, as Clair and Trivy do.
 //!
 //! The file lists are dpkg's `var/lib/dpkg/info/<package>[:arch].list` (one absolute path per
-//! line), apk's `F:`/`R:` lines in `lib/apk/db/installed`, and the file lists in rpm's
-//! `rpmdb.sqlite` headers. Use [`wants`] to keep these files
+//! line), apk's `F:`/`R:` lines in `lib/apk/db/installed`, and the file lists in the headers
+//! of rpm's database (SQLite, BerkeleyDB or NDB). Use [`wants`] to keep these files
 //! in the layer reader, [`OwnedFiles::from_files`] to load them, and
 //! [`OwnedFiles::retain_unowned`] on the language detectors' findings.
 
@@ -29,6 +29,7 @@ pub fn wants(path: &str) -> bool {
     path == apk::INSTALLED
         || rpm::SQLITE_PATHS.contains(&path)
         || rpm::BDB_PATHS.contains(&path)
+        || rpm::NDB_PATHS.contains(&path)
         || path
             .strip_prefix(DPKG_INFO)
             .is_some_and(|f| f.ends_with(".list") && !f.contains('/'))
@@ -45,8 +46,8 @@ impl OwnedFiles {
         OwnedFiles::default()
     }
 
-    /// Loads every dpkg `.list` file and apk's database in `files`. A file that cannot be
-    /// read is reported and skipped; its package's files then count as unowned.
+    /// Loads every dpkg `.list` file, apk's database and rpm's database in `files`. A file
+    /// that cannot be read is reported and skipped; its package's files then count as unowned.
     pub fn from_files(files: &dyn FileSource) -> (OwnedFiles, Vec<Skipped>) {
         let mut owned = OwnedFiles::new();
         let mut skipped = Vec::new();
@@ -63,6 +64,8 @@ impl OwnedFiles {
                 owned.add_rpm_sqlite(path, bytes)
             } else if rpm::BDB_PATHS.contains(&path) {
                 owned.add_rpm_headers(path, rpm::read_bdb(path, bytes))
+            } else if rpm::NDB_PATHS.contains(&path) {
+                owned.add_rpm_headers(path, rpm::read_ndb(path, bytes))
             } else {
                 match dpkg::list_file_package(path) {
                     Some(pkg) => owned.add_dpkg_list(path, pkg, bytes),
@@ -106,7 +109,7 @@ impl OwnedFiles {
         Ok(())
     }
 
-    /// Adds every file listed in an rpm SQLite database (BerkeleyDB ones are read by
+    /// Adds every file listed in an rpm SQLite database (BerkeleyDB and NDB ones are read by
     /// [`OwnedFiles::from_files`]).
     pub fn add_rpm_sqlite(&mut self, path: &str, bytes: &[u8]) -> Result<(), DetectError> {
         self.add_rpm_headers(path, rpm::read_sqlite(path, bytes))

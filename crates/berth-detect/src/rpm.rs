@@ -17,7 +17,18 @@
 //! Older systems (RHEL/CentOS ≤ 8, Amazon Linux 2) keep a BerkeleyDB hash database,
 //! `var/lib/rpm/Packages`, holding the same header blobs; it is read directly (no libdb): every
 //! hash page's values, following overflow page chains, as rpm's own read-only `bdb_ro` backend
-//! does. SUSE's NDB `Packages.db` is recorded as skipped: not read yet.
+//! does.
+//!
+//! SUSE (SLES 15 SP3+, openSUSE Leap 15.3+ and Tumbleweed before its move to SQLite) keeps
+//! rpm's own NDB format, `Packages.db` (again in `var/lib/rpm/` or `usr/lib/sysimage/rpm/`;
+//! the `Index.db` beside it is only an index and is not read). NDB is little-endian: a 32-byte
+//! file header (`RpmP`, version 0, generation, the number of 4 KiB slot pages, the next
+//! package number), then the slot pages, each a run of 16-byte slots (`Slot`, package number,
+//! block offset, block count; offset 0 means free), then the blobs, in 16-byte blocks: a
+//! 16-byte head (`BlbS`, package number, timestamp, length), the header blob, zero padding,
+//! and a 12-byte tail (Adler-32, length, `BlbE`). Every slot is checked against the file and
+//! its blob's head and tail before the header is parsed; the checksum is not verified, as rpm
+//! itself only verifies it when it checks the database, not when it reads packages.
 
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
@@ -28,7 +39,7 @@ use crate::{
 
 pub const ID: DetectorId = DetectorId {
     name: "rpm",
-    version: 1,
+    version: 2,
 };
 
 /// Where rpm keeps its SQLite database.
@@ -38,8 +49,8 @@ pub const SQLITE_PATHS: [&str; 2] = [
 ];
 /// Where rpm keeps a BerkeleyDB database.
 pub const BDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
-/// Formats recognised but not read.
-const UNSUPPORTED: [&str; 2] = [
+/// Where rpm keeps an NDB database.
+pub const NDB_PATHS: [&str; 2] = [
     "var/lib/rpm/Packages.db",
     "usr/lib/sysimage/rpm/Packages.db",
 ];
@@ -81,7 +92,7 @@ impl Detector for RpmDetector {
     fn wants(&self, file: &Candidate<'_>) -> bool {
         SQLITE_PATHS.contains(&file.path)
             || BDB_PATHS.contains(&file.path)
-            || UNSUPPORTED.contains(&file.path)
+            || NDB_PATHS.contains(&file.path)
     }
 
     fn detect(&self, files: &dyn FileSource) -> Result<Detection, DetectError> {
@@ -106,12 +117,14 @@ impl Detector for RpmDetector {
                 return Ok(det);
             }
         }
-        for path in UNSUPPORTED {
-            if files.read(path).is_some() {
-                det.skip(
-                    path,
-                    DetectError::malformed(path, "NDB rpm databases are not read yet"),
-                );
+        for path in NDB_PATHS {
+            if let Some(bytes) = files.read(path) {
+                for h in read_ndb(path, bytes)? {
+                    if let Some(p) = h.package(path) {
+                        det.findings.push(Finding::Package(p));
+                    }
+                }
+                return Ok(det);
             }
         }
         Ok(det)
@@ -201,13 +214,11 @@ pub fn read_sqlite(path: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>, DetectErr
     // rpm puts its database in WAL mode (header bytes 18 and 19 are 2), which an in-memory
     // database cannot open; the copy is marked rollback-journal (1) instead. The image's WAL
     // file is not read: rpm checkpoints it when it closes the database.
+    // The reader must yield exactly `bytes.len()` bytes: rusqlite leaks its buffer when
+    // `read_exact` fails (a 19-byte file once lost its last byte here; found by fuzzing).
     let (head, tail) = bytes.split_at(bytes.len().min(18));
-    let mode: &[u8] = match tail.get(..2) {
-        Some([2, 2]) => &[1, 1],
-        Some(m) => m,
-        None => &[],
-    };
-    let rest = tail.get(2..).unwrap_or_default();
+    let (mode, rest) = tail.split_at(tail.len().min(2));
+    let mode: &[u8] = if mode == [2, 2] { &[1, 1] } else { mode };
     let reader = std::io::Read::chain(std::io::Read::chain(head, mode), rest);
     conn.deserialize_read_exact(MAIN_DB, reader, bytes.len(), true)
         .map_err(&e)?;
@@ -382,6 +393,114 @@ pub fn read_bdb(path: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>, DetectError>
             }
             out.push(parse_header(path, &value)?);
         }
+    }
+    Ok(out)
+}
+
+const NDB_MAGIC: &[u8; 4] = b"RpmP";
+const NDB_SLOT_MAGIC: &[u8; 4] = b"Slot";
+const NDB_BLOB_HEAD: &[u8; 4] = b"BlbS";
+const NDB_BLOB_TAIL: &[u8; 4] = b"BlbE";
+const NDB_HEADER: usize = 32;
+const NDB_PAGE: usize = 4096;
+const NDB_SLOT: usize = 16;
+const NDB_BLOCK: usize = 16;
+const NDB_BLOB_HEAD_LEN: usize = 16;
+const NDB_BLOB_TAIL_LEN: usize = 12;
+
+fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(s))
+}
+
+/// Every header in an NDB `Packages.db`, in package-number order.
+pub fn read_ndb(path: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>, DetectError> {
+    DetectError::check_size(path, bytes, MAX_DB)?;
+    let bad = |what: &str| DetectError::malformed(path, format!("rpm NDB: {what}"));
+    if bytes.get(..4) != Some(NDB_MAGIC.as_slice()) {
+        return Err(bad("not an NDB database"));
+    }
+    if le_u32(bytes, 4) != Some(0) {
+        return Err(bad("unknown version"));
+    }
+    let pages = le_u32(bytes, 12).ok_or_else(|| bad("truncated"))? as usize;
+    let slots_end = pages
+        .checked_mul(NDB_PAGE)
+        .filter(|&end| pages > 0 && end <= bytes.len())
+        .ok_or_else(|| bad("slot pages beyond the end of the file"))?;
+    // Blobs start after the slot pages; no two may overlap (checked once sorted).
+    let first_block = slots_end / NDB_BLOCK;
+    let mut slots = Vec::new();
+    for at in (NDB_HEADER..slots_end).step_by(NDB_SLOT) {
+        if bytes.get(at..at + 4) != Some(NDB_SLOT_MAGIC.as_slice()) {
+            return Err(bad("bad slot"));
+        }
+        let (Some(pkg), Some(off), Some(count)) = (
+            le_u32(bytes, at + 4),
+            le_u32(bytes, at + 8),
+            le_u32(bytes, at + 12),
+        ) else {
+            return Err(bad("truncated slot"));
+        };
+        if off == 0 {
+            continue;
+        }
+        let (off, count) = (off as usize, count as usize);
+        if pkg == 0 || count == 0 || off < first_block {
+            return Err(bad("bad slot"));
+        }
+        if slots.len() >= MAX_PACKAGES {
+            return Err(DetectError::TooMany {
+                path: path.to_owned(),
+                what: "packages",
+                limit: MAX_PACKAGES,
+            });
+        }
+        slots.push((pkg, off, count));
+    }
+    slots.sort_unstable_by_key(|&(_, off, _)| off);
+    let mut end = first_block;
+    for &(_, off, count) in &slots {
+        if off < end {
+            return Err(bad("overlapping blobs"));
+        }
+        end = off.saturating_add(count);
+    }
+    slots.sort_unstable_by_key(|&(pkg, _, _)| pkg);
+    if slots.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(bad("a package number in two slots"));
+    }
+    let mut out = Vec::with_capacity(slots.len());
+    for (pkg, off, count) in slots {
+        let blob = off
+            .checked_mul(NDB_BLOCK)
+            .zip(count.checked_mul(NDB_BLOCK))
+            .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
+            .ok_or_else(|| bad("blob beyond the end of the file"))?;
+        if blob.len() < NDB_BLOB_HEAD_LEN + NDB_BLOB_TAIL_LEN
+            || blob.get(..4) != Some(NDB_BLOB_HEAD.as_slice())
+            || le_u32(blob, 4) != Some(pkg)
+        {
+            return Err(bad("bad blob head"));
+        }
+        let len = le_u32(blob, 12).ok_or_else(|| bad("truncated blob"))? as usize;
+        if len
+            .saturating_add(NDB_BLOB_HEAD_LEN + NDB_BLOB_TAIL_LEN)
+            .div_ceil(NDB_BLOCK)
+            != count
+        {
+            return Err(bad("blob length does not match its slot"));
+        }
+        let tail = blob.len() - NDB_BLOB_TAIL_LEN;
+        if blob.get(tail + 8..) != Some(NDB_BLOB_TAIL.as_slice())
+            || le_u32(blob, tail + 4) != Some(len as u32)
+        {
+            return Err(bad("bad blob tail"));
+        }
+        let header = blob
+            .get(NDB_BLOB_HEAD_LEN..NDB_BLOB_HEAD_LEN + len)
+            .ok_or_else(|| bad("truncated blob"))?;
+        out.push(parse_header(path, header)?);
     }
     Ok(out)
 }
@@ -611,6 +730,144 @@ mod tests {
         assert!(read_bdb("p", &meta).is_err());
         meta[20..24].copy_from_slice(&1000u32.to_le_bytes());
         assert!(read_bdb("p", &meta).is_err());
+    }
+
+    /// An NDB file laid out as rpm writes it: one slot page, then each blob in turn.
+    fn ndb(blobs: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut db = vec![0u8; NDB_PAGE];
+        db[..4].copy_from_slice(NDB_MAGIC);
+        db[12..16].copy_from_slice(&1u32.to_le_bytes());
+        for at in (NDB_HEADER..NDB_PAGE).step_by(NDB_SLOT) {
+            db[at..at + 4].copy_from_slice(NDB_SLOT_MAGIC);
+        }
+        for (i, (pkg, blob)) in blobs.iter().enumerate() {
+            let off = db.len() / NDB_BLOCK;
+            let mut b = NDB_BLOB_HEAD.to_vec();
+            b.extend_from_slice(&pkg.to_le_bytes());
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+            b.extend_from_slice(blob);
+            while !(b.len() + NDB_BLOB_TAIL_LEN).is_multiple_of(NDB_BLOCK) {
+                b.push(0);
+            }
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+            b.extend_from_slice(NDB_BLOB_TAIL);
+            let slot = NDB_HEADER + i * NDB_SLOT;
+            db[slot + 4..slot + 8].copy_from_slice(&pkg.to_le_bytes());
+            db[slot + 8..slot + 12].copy_from_slice(&(off as u32).to_le_bytes());
+            db[slot + 12..slot + 16].copy_from_slice(&((b.len() / NDB_BLOCK) as u32).to_le_bytes());
+            db.extend_from_slice(&b);
+        }
+        db
+    }
+
+    #[test]
+    fn ndb_layout_and_damage() {
+        let a = header(&[
+            (TAG_NAME, TYPE_STRING, s("a"), 1),
+            (TAG_VERSION, TYPE_STRING, s("1"), 1),
+            (TAG_RELEASE, TYPE_STRING, s("2"), 1),
+        ]);
+        let b = header(&[
+            (TAG_NAME, TYPE_STRING, s("b"), 1),
+            (TAG_VERSION, TYPE_STRING, s("3"), 1),
+            (TAG_RELEASE, TYPE_STRING, s("4"), 1),
+        ]);
+        // Package numbers out of blob order: read back in package-number order.
+        let good = ndb(&[(7, a.clone()), (2, b.clone())]);
+        let got: Vec<_> = read_ndb("p", &good)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.name.clone(), h.evr()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("b".to_owned(), "3-4".to_owned()),
+                ("a".to_owned(), "1-2".to_owned())
+            ]
+        );
+        assert!(read_ndb("p", &ndb(&[])).unwrap().is_empty());
+        let bad = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut d = good.clone();
+            f(&mut d);
+            read_ndb("p", &d)
+        };
+        let slot = NDB_HEADER;
+        let blob = NDB_PAGE;
+        assert!(bad(&|d| d[0] = b'X').is_err(), "magic");
+        assert!(bad(&|d| d[4] = 1).is_err(), "version");
+        assert!(
+            bad(&|d| d[12..16].copy_from_slice(&0u32.to_le_bytes())).is_err(),
+            "no pages"
+        );
+        assert!(bad(&|d| d[12..16].copy_from_slice(&u32::MAX.to_le_bytes())).is_err());
+        assert!(bad(&|d| d[slot + 3 * NDB_SLOT] = 0).is_err(), "slot magic");
+        assert!(bad(&|d| d[slot + 4..slot + 8].copy_from_slice(&0u32.to_le_bytes())).is_err());
+        assert!(
+            bad(&|d| d[slot + 20..slot + 24].copy_from_slice(&7u32.to_le_bytes())).is_err(),
+            "duplicate package"
+        );
+        assert!(
+            bad(&|d| d[slot + 8..slot + 12].copy_from_slice(&1u32.to_le_bytes())).is_err(),
+            "inside the slot pages"
+        );
+        assert!(
+            bad(&|d| d[slot + 8..slot + 12].copy_from_slice(&u32::MAX.to_le_bytes())).is_err(),
+            "beyond the file"
+        );
+        assert!(
+            bad(&|d| d[slot + 12..slot + 16].copy_from_slice(&u32::MAX.to_le_bytes())).is_err(),
+            "count"
+        );
+        // The second blob starting inside the first.
+        assert!(
+            bad(&|d| {
+                let first = u32::from_le_bytes(d[slot + 8..slot + 12].try_into().unwrap());
+                d[slot + 24..slot + 28].copy_from_slice(&(first + 1).to_le_bytes());
+            })
+            .is_err(),
+            "overlap"
+        );
+        assert!(bad(&|d| d[blob] = 0).is_err(), "blob head");
+        assert!(bad(&|d| d[blob + 4] = 9).is_err(), "blob package");
+        assert!(
+            bad(&|d| d[blob + 12] = d[blob + 12].wrapping_add(16)).is_err(),
+            "blob length"
+        );
+        let tail = blob + 16 + a.len();
+        let tail = tail + (NDB_BLOCK - (tail + NDB_BLOB_TAIL_LEN) % NDB_BLOCK) % NDB_BLOCK;
+        assert!(bad(&|d| d[tail + 8] = 0).is_err(), "blob tail");
+        // A damaged checksum is not checked (rpm does not when it reads).
+        assert!(bad(&|d| d[tail] ^= 0xff).is_ok());
+        for cut in 0..good.len() {
+            let _ = read_ndb("p", &good[..cut]);
+        }
+    }
+
+    /// Fuzzer regression (rpm_sqlite, a leak): for every length around the 18-byte header
+    /// split, the whole input reaches SQLite, so a failure is SQLite's verdict on the bytes,
+    /// never a short read (on which rusqlite leaks its buffer).
+    #[test]
+    fn sqlite_inputs_of_every_short_length_are_read_whole() {
+        let leak = b"SQL\0\0\0\0\x09\0\0\0\0\0\xa4\x09\0\0\xcd\xff";
+        assert_eq!(leak.len(), 19);
+        let mut wal = b"SQLite format 3\0\x10\0\x02\x02".to_vec();
+        wal.resize(40, 0);
+        for input in [&leak[..], &wal[..]] {
+            for n in 0..=input.len() {
+                match read_sqlite("p", &input[..n]) {
+                    Err(DetectError::Sqlite { source, .. }) => {
+                        let short_read = source
+                            .sqlite_error()
+                            .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_IOERR);
+                        assert!(!short_read, "length {n}: {source}");
+                    }
+                    other => assert!(other.is_ok_and(|h| h.is_empty()) || n == 0, "{n}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -136,3 +136,72 @@ fn built_binaries_match_go_version_m() {
         .status();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Go binaries from Debian packages: Distribution's `docker-registry` (package
+/// `docker-registry`, which CI installs as the benchmarks' peer), and whichever other Go
+/// programs Debian installed here (skopeo, the go command). Debian builds Go programs in GOPATH
+/// mode, so their build information has the main package path and the toolchain but no module
+/// lines: exactly what `go version -m` shows, and the toolchain becomes the `stdlib` package.
+#[test]
+fn debian_go_binaries_match_go_version_m() {
+    use berth_detect::golang::GoBinaryDetector;
+    use berth_detect::{Candidate, Detector, Ecosystem, MemFiles};
+
+    let Some(go) = go() else { return };
+    const REGISTRY: &str = "/usr/bin/docker-registry";
+    if !Path::new(REGISTRY).is_file() {
+        berth_testkit::skip_or_fail(
+            "docker-registry is not installed (apt-get install docker-registry)",
+        );
+        return;
+    }
+    let mut bins = vec![PathBuf::from(REGISTRY)];
+    for other in ["/usr/bin/skopeo", "/usr/bin/podman", "/usr/bin/buildah"] {
+        if Path::new(other).is_file() {
+            bins.push(PathBuf::from(other));
+        }
+    }
+    bins.push(std::fs::canonicalize(&go).unwrap());
+    for bin in &bins {
+        let bytes = std::fs::read(bin).unwrap();
+        let ours = parse_binary("bin", &bytes)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} is a Go binary", bin.display()));
+        let theirs = go_version_m(&go, bin);
+        assert_eq!(ours, theirs, "{}", bin.display());
+    }
+
+    // Through the detector, as the indexer sees the file in an image.
+    let bytes = std::fs::read(REGISTRY).unwrap();
+    let theirs = go_version_m(&go, Path::new(REGISTRY));
+    assert_eq!(theirs.path, "github.com/docker/distribution/cmd/registry");
+    let size = bytes.len() as u64;
+    let cand = Candidate {
+        path: "usr/bin/docker-registry",
+        size,
+        mode: 0o755,
+    };
+    assert!(GoBinaryDetector.wants(&cand));
+    let mut m = MemFiles::new();
+    m.insert("usr/bin/docker-registry", bytes);
+    let det = GoBinaryDetector.detect(&m).unwrap();
+    assert!(det.skipped.is_empty(), "{:?}", det.skipped);
+    let got: Vec<_> = det
+        .packages()
+        .map(|p| (p.name.clone(), p.version.clone(), p.ecosystem))
+        .collect();
+    // One package per module line `go version -m` prints, then the toolchain.
+    let mut want: Vec<_> = theirs
+        .main
+        .iter()
+        .chain(&theirs.deps)
+        .map(|m| {
+            let m = m.replace.as_deref().filter(|r| !r.is_local()).unwrap_or(m);
+            (m.path.clone(), m.version.clone(), Ecosystem::Go)
+        })
+        .collect();
+    let toolchain = theirs.go_version.strip_prefix("go").unwrap().to_owned();
+    want.push(("stdlib".to_owned(), toolchain, Ecosystem::Go));
+    assert_eq!(got, want);
+    assert!(got.iter().all(|(_, _, e)| *e == Ecosystem::Go));
+}

@@ -1,14 +1,21 @@
-//! The rpm detector against an `rpmdb.sqlite` written by the real rpm (4.18 on Debian:
-//! `apt-get install rpm`), compared with `rpm -qa`. Two small packages are built with
-//! `rpmbuild` (one with an epoch and a file, one a subpackage whose source differs from its
-//! name) and registered with `rpm -i --justdb`. Without rpm the test is a loud SKIP, and a
-//! failure under CI, whose test command installs it.
+//! The rpm detector against databases written by the real rpm, compared with `rpm -qa`.
+//!
+//! - SQLite: `rpmdb.sqlite` written by Debian's rpm 4.18 (`apt-get install rpm`). Three small
+//!   packages are built with `rpmbuild` (one with an epoch and a file, one a subpackage whose
+//!   source differs from its name, one whose header spans several 4 KiB pages) and registered
+//!   with `rpm -i --justdb`. Without rpm the test is a loud SKIP, and a failure under CI, whose
+//!   test command installs it.
+//! - BerkeleyDB: the same headers loaded into a hash `Packages` file by Berkeley DB's own
+//!   `db5.3_load`, and read back by rpm's `bdb_ro` backend as the reference.
+//! - NDB: Debian's rpm is built without NDB, so `fixtures/rpm-ndb/Packages.db` was written by
+//!   Debian's rpm 4.18 source built with `--enable-ndb` (`fixtures/rpm-ndb/make.sh`), with the
+//!   `rpm -qa` and file listings that rpm printed for it beside it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use berth_detect::rpm::{RpmDetector, read_bdb, read_sqlite};
+use berth_detect::rpm::{RpmDetector, read_bdb, read_ndb, read_sqlite};
 use berth_detect::{Detector, Ecosystem, FileSource, MemFiles, OwnedFiles, python::PythonDetector};
 
 fn have(tool: &str) -> bool {
@@ -33,6 +40,18 @@ fn run(cmd: &mut Command) -> String {
 }
 
 const HELLO_SPEC: &str = "Name: berth-hello\nVersion: 1.2.3\nRelease: 4.fc40\nEpoch: 2\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%install\nmkdir -p %{buildroot}/usr/lib/python3.12/site-packages/hello-1.2.3.dist-info\nprintf 'Name: hello\\nVersion: 1.2.3\\n' > %{buildroot}/usr/lib/python3.12/site-packages/hello-1.2.3.dist-info/METADATA\n%files\n/usr/lib/python3.12/site-packages/hello-1.2.3.dist-info/METADATA\n";
+/// A header over 4 KiB: overflow chains of several pages in BerkeleyDB, a large NDB blob.
+fn big_spec() -> String {
+    let mut s = String::from(
+        "Name: berth-big\nVersion: 10.0\nRelease: 150500.1.1\nSummary: big\nLicense: MIT\nBuildArch: noarch\n%description\n",
+    );
+    for i in 0..200 {
+        s +=
+            &format!("Line {i:03} of a description long enough to spread the header over pages.\n");
+    }
+    s += "%install\nmkdir -p %{buildroot}/usr/share/berth-big\nfor i in $(seq 1 40); do touch %{buildroot}/usr/share/berth-big/file-$i; done\n%files\n/usr/share/berth-big\n";
+    s
+}
 const FOO_SPEC: &str = "Name: foo\nVersion: 0.9\nRelease: 1.el9\nSummary: foo\nLicense: MIT\nBuildArch: noarch\n%description\nfoo\n%package -n libfoo\nSummary: lib\n%description -n libfoo\nlib\n%files -n libfoo\n";
 
 #[test]
@@ -43,7 +62,12 @@ fn rpmdb_sqlite_matches_rpm_qa() {
     let dir = std::env::temp_dir().join(format!("berth-detect-rpm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("db")).unwrap();
-    for (name, spec) in [("hello.spec", HELLO_SPEC), ("foo.spec", FOO_SPEC)] {
+    let big = big_spec();
+    for (name, spec) in [
+        ("hello.spec", HELLO_SPEC),
+        ("foo.spec", FOO_SPEC),
+        ("big.spec", big.as_str()),
+    ] {
         std::fs::write(dir.join(name), spec).unwrap();
         run(Command::new("rpmbuild")
             .arg("--define")
@@ -59,7 +83,7 @@ fn rpmdb_sqlite_matches_rpm_qa() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(rpms.len(), 2);
+    assert_eq!(rpms.len(), 3);
     run(Command::new("rpm")
         .args([
             "-i",
@@ -104,12 +128,20 @@ fn rpmdb_sqlite_matches_rpm_qa() {
             from_bdb, sorted,
             "the BerkeleyDB copy holds the same headers"
         );
+        // The big header really is spread over a chain of overflow pages.
+        let overflow_pages = bdb.chunks(4096).filter(|p| p.get(25) == Some(&7)).count();
+        assert!(overflow_pages >= 3, "{overflow_pages} overflow pages");
         let mut m = MemFiles::new();
         m.insert("var/lib/rpm/Packages", bdb);
-        assert_eq!(RpmDetector.detect(&m).unwrap().packages().count(), 2);
+        assert_eq!(RpmDetector.detect(&m).unwrap().packages().count(), 3);
         let (owned, skipped) = OwnedFiles::from_files(&m);
         assert!(skipped.is_empty());
-        assert_eq!(owned.owner(&sorted[0].files[0]), Some("berth-hello"));
+        let hello = sorted.iter().find(|h| h.name == "berth-hello").unwrap();
+        assert_eq!(owned.owner(&hello.files[0]), Some("berth-hello"));
+        assert_eq!(
+            owned.owner("usr/share/berth-big/file-40"),
+            Some("berth-big")
+        );
         // Damaged copies: errors, never panics.
         let bytes = m.read("var/lib/rpm/Packages").unwrap();
         for cut in [0, 15, 4096, 4097, bytes.len() / 2, bytes.len() - 1] {
@@ -260,4 +292,113 @@ fn berkeley_copy(
         .collect();
     assert_eq!(&listed, want, "rpm reads the BerkeleyDB copy");
     Some(std::fs::read(bdb_dir.join("Packages")).unwrap())
+}
+
+fn ndb_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/rpm-ndb")
+            .join(name),
+    )
+    .expect("fixture")
+}
+
+/// SUSE's format: an NDB `Packages.db` written by rpm itself (see the module docs), against
+/// what that rpm listed for it.
+#[test]
+fn rpm_ndb_matches_rpm_qa() {
+    let bytes = ndb_fixture("Packages.db");
+    let qa = String::from_utf8(ndb_fixture("rpm-qa.txt")).unwrap();
+    let want: BTreeSet<(String, String, String, String)> = qa
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            (
+                w[0].to_owned(),
+                w[1].to_owned(),
+                w[2].to_owned(),
+                w[3].to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 3);
+    let headers = read_ndb("usr/lib/sysimage/rpm/Packages.db", &bytes).unwrap();
+    let got: BTreeSet<_> = headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.clone(),
+                h.evr(),
+                h.arch.clone(),
+                h.source_rpm.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Every file rpm lists, owned by the package rpm names.
+    let ql = String::from_utf8(ndb_fixture("rpm-ql.txt")).unwrap();
+    let want_files: BTreeSet<(String, String)> = ql
+        .lines()
+        .map(|l| {
+            let (n, f) = l.split_once(' ').unwrap();
+            (n.to_owned(), f.trim_start_matches('/').to_owned())
+        })
+        .collect();
+    let got_files: BTreeSet<(String, String)> = headers
+        .iter()
+        .flat_map(|h| h.files.iter().map(|f| (h.name.clone(), f.clone())))
+        .collect();
+    assert_eq!(got_files, want_files);
+    assert_eq!(want_files.len(), 42);
+
+    // Through the detector and the ownership helper, as a SUSE image holds it.
+    let mut m = MemFiles::new();
+    m.insert("usr/lib/sysimage/rpm/Packages.db", bytes.clone());
+    m.insert(
+        "usr/lib/python3.12/site-packages/hello-1.2.3.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: hello\nVersion: 1.2.3\n".to_vec(),
+    );
+    let det = RpmDetector.detect(&m).unwrap();
+    assert!(det.skipped.is_empty());
+    let pkgs: Vec<_> = det
+        .packages()
+        .map(|p| {
+            let s = p.source.as_ref().unwrap();
+            (
+                p.name.as_str(),
+                p.version.as_str(),
+                s.name.as_str(),
+                s.version.as_str(),
+            )
+        })
+        .collect();
+    assert!(pkgs.contains(&("libfoo", "0.9-1.el9", "foo", "0.9-1.el9")));
+    assert!(pkgs.contains(&(
+        "berth-hello",
+        "2:1.2.3-4.fc40",
+        "berth-hello",
+        "2:1.2.3-4.fc40"
+    )));
+    assert_eq!(pkgs.len(), 3, "the erased package is gone");
+    let (owned, skipped) = OwnedFiles::from_files(&m);
+    assert!(skipped.is_empty());
+    let mut py = PythonDetector.detect(&m).unwrap().findings;
+    assert_eq!(
+        owned.retain_unowned(&mut py),
+        1,
+        "the rpm owns the dist-info"
+    );
+
+    // Damaged copies: errors, never panics.
+    let n = bytes.len();
+    for cut in [0, 3, 31, 32, 4095, 4096, 4097, n / 2, n - 1] {
+        let _ = read_ndb("p", &bytes[..cut]);
+    }
+    for stride in [7, 97, 1009] {
+        let mut flipped = bytes.clone();
+        for b in flipped.iter_mut().skip(12).step_by(stride) {
+            *b ^= 0xa5;
+        }
+        let _ = read_ndb("p", &flipped);
+    }
 }
