@@ -4,12 +4,15 @@
 //! each driven through the same measurements by the same load generator; the table printed at
 //! the end shows both figures and the ratio berth/peer, with the project's targets as
 //! PASS/MISS. The machine's own limits (single-core SHA-256 and durable write rate) are
-//! measured too, since a durable upload cannot beat the slower of the two. See `README.md`.
+//! measured too, since a durable upload cannot beat the slower of the two. The image indexer
+//! (`berth scan`, `--only index`) has no peer and is compared with gzip decompression of the
+//! same layers instead (`index.rs`). See `README.md`.
 //!
 //! Usage: `cargo run --release -p berth-bench -- [--quick] [--only NAME,...] [--peer-only]`.
 
 mod data;
 mod http;
+mod index;
 mod limits;
 mod measure;
 mod oci;
@@ -32,6 +35,7 @@ use crate::server::{Kind, Server};
 /// Measurement names accepted by `--only`, in the order they run.
 const MEASUREMENTS: &[&str] = &[
     "limits",
+    "index",
     "upload",
     "download",
     "small",
@@ -41,14 +45,18 @@ const MEASUREMENTS: &[&str] = &[
     "concurrent",
 ];
 
+/// Measurements that run before any registry starts, with no server: the machine limits and
+/// the image indexer (`berth scan`), whose reference is gzip decompression, not the peer.
+const OFFLINE: &[&str] = &["limits", "index"];
+
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark berth against CNCF Distribution on this machine")]
 struct Args {
     /// Small sizes and short durations: the whole run takes under two minutes.
     #[arg(long)]
     quick: bool,
-    /// Run only these measurements (comma-separated): limits, upload, download, small,
-    /// manifest, skopeo, concurrent.
+    /// Run only these measurements (comma-separated): limits, index, upload, download,
+    /// small, manifest, auth, skopeo, concurrent.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Measure the peer only (while berth does not build).
@@ -76,13 +84,22 @@ struct Args {
     /// Keep the registries' data folders after the run (for inspection).
     #[arg(long)]
     keep: bool,
-    /// Before each registry, wait up to this many seconds for the 1-minute load average to
-    /// drop below 1 (other builds on a 2-core machine distort every figure).
+    /// Before each registry (and the index measurement), wait up to this many seconds for the
+    /// 1-minute load average to drop below 1 (other builds on a 2-core machine distort every
+    /// figure).
     #[arg(long, default_value_t = 0)]
     wait_idle: u64,
+    /// Where `index` keeps the large image it builds with `make-images.sh` (once); default
+    /// `target/bench-images` in the workspace.
+    #[arg(long, env = "BERTH_BENCH_IMAGES")]
+    index_images: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == index::HELPER_ARG) {
+        index::rusage_helper(argv.get(2..).unwrap_or_default());
+    }
     let args = Args::parse();
     for name in &args.only {
         if !MEASUREMENTS.contains(&name.as_str()) {
@@ -106,6 +123,7 @@ fn main() -> Result<()> {
         Some(r) => r,
         None => {
             // `run` was dropped with everything it owned: the registries are stopped.
+            index::kill_running_child();
             eprintln!("interrupted; registries stopped");
             std::process::exit(130)
         }
@@ -120,6 +138,9 @@ async fn interrupted() {
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
 }
+
+/// What the `index` figures are compared with.
+const GZIP_REFERENCE: &str = "single-threaded gzip decompression of the same layer blobs to a sink (flate2 + zlib-rs, as berth-layer), same run";
 
 fn workspace_root() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -219,15 +240,21 @@ async fn run(args: Args) -> Result<()> {
     })?;
     let peer_script = shared.join("peers/distribution.sh");
     let images = shared.join("images");
-    if selected("skopeo") {
+    let run_index = selected("index") && !args.peer_only;
+    if selected("skopeo") || run_index {
         measure::check_images(&images)?;
     }
-    let kinds: Vec<Kind> = match (args.peer_only, args.berth_only) {
-        (true, _) => vec![Kind::Peer],
-        (_, true) => vec![Kind::Berth],
+    // Registries start only for the measurements that need one.
+    let registries = MEASUREMENTS
+        .iter()
+        .any(|m| !OFFLINE.contains(m) && selected(m));
+    let kinds: Vec<Kind> = match (registries, args.peer_only, args.berth_only) {
+        (false, _, _) => vec![],
+        (_, true, _) => vec![Kind::Peer],
+        (_, _, true) => vec![Kind::Berth],
         _ => vec![Kind::Berth, Kind::Peer],
     };
-    let berth_bin = if kinds.contains(&Kind::Berth) {
+    let berth_bin = if kinds.contains(&Kind::Berth) || run_index {
         Some(berth_binary(args.berth_bin.clone())?)
     } else {
         None
@@ -265,6 +292,79 @@ async fn run(args: Args) -> Result<()> {
         limits = Some(l);
     }
 
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut index_result = serde_json::Value::Null;
+    let mut index_rows = Vec::new();
+    if run_index {
+        wait_idle(args.wait_idle).await;
+        let load = loadavg();
+        eprintln!("== index == (load average {load})");
+        let t = Instant::now();
+        let script = shared.join("images/make-images.sh");
+        let cache = args
+            .index_images
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("target/bench-images"));
+        let settings = index::Settings {
+            runs: if args.quick { 3 } else { 5 },
+            warm_runs: if args.quick { 10 } else { 20 },
+            berth_bin: berth_bin.clone(),
+            work: work.clone(),
+        };
+        let app_vuln = index::Image::app_vuln(&images);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut list = vec![app_vuln];
+            let mut pre = index::Outcome::default();
+            match index::large_image(&script, &cache) {
+                Ok(index::Large::Ready(image)) => list.push(image),
+                Ok(index::Large::Skipped(why)) => {
+                    eprintln!("  large image skipped: {why}");
+                    pre.notes.push(format!("large image skipped: {why}"));
+                }
+                Err(e) => pre.failures.push(format!("large image: {e:#}")),
+            }
+            let mut out = index::measure(&list, &settings);
+            out.notes.splice(0..0, pre.notes);
+            out.failures.splice(0..0, pre.failures);
+            out
+        })
+        .await
+        .context("index measurement panicked")?;
+        for s in &out.berth {
+            let reference = out
+                .reference
+                .iter()
+                .find(|r| r.id == s.id)
+                .map(|r| format!(" [reference {:.3} {}]", r.value, r.unit))
+                .unwrap_or_default();
+            eprintln!(
+                "    {:<44} {:>10.3} {:<5}{reference} {}",
+                s.label.trim_start(),
+                s.value,
+                s.unit,
+                s.detail
+            );
+        }
+        for f in &out.failures {
+            eprintln!("  index: FAILED: {f}");
+            failures.push(Failure {
+                registry: "berth",
+                measurement: "index".into(),
+                error: f.clone(),
+            });
+        }
+        eprintln!("  index: done in {:.1} s", t.elapsed().as_secs_f64());
+        index_rows = report::rows(&out.berth, &out.reference);
+        index_result = json!({
+            "load_average_at_start": load,
+            "reference": GZIP_REFERENCE,
+            "rows": index_rows,
+            "samples": { "berth": out.berth, "gzip": out.reference },
+            "notes": out.notes,
+            "failures": out.failures,
+        });
+    }
+
     let mut ctx = Ctx {
         pool,
         digests,
@@ -274,7 +374,6 @@ async fn run(args: Args) -> Result<()> {
         work: work.clone(),
     };
     let mut samples: Vec<(Kind, Vec<Sample>)> = Vec::new();
-    let mut failures: Vec<Failure> = Vec::new();
     let mut loads = Vec::new();
     for kind in &kinds {
         let data_dir = work.join(format!("{}-data", kind.name()));
@@ -306,7 +405,7 @@ async fn run(args: Args) -> Result<()> {
         let mut uploaded = Vec::new();
         for &m in MEASUREMENTS
             .iter()
-            .filter(|m| **m != "limits" && selected(m))
+            .filter(|m| !OFFLINE.contains(m) && selected(m))
         {
             if !srv.alive() {
                 failures.push(Failure {
@@ -405,7 +504,9 @@ async fn run(args: Args) -> Result<()> {
             l.min()
         );
     }
-    println!("peer: CNCF Distribution 2.8 (Debian docker-registry)");
+    if !kinds.is_empty() {
+        println!("peer: CNCF Distribution 2.8 (Debian docker-registry)");
+    }
     for l in &loads {
         println!(
             "load average when {} started: {}",
@@ -424,8 +525,32 @@ async fn run(args: Args) -> Result<()> {
             "WARNING: the machine was busy (load average >= 1): figures are distorted; rerun when idle or with --wait-idle"
         );
     }
-    println!();
-    print!("{}", report::table(&rows));
+    if !kinds.is_empty() {
+        println!();
+        print!("{}", report::table(&rows));
+    }
+    if run_index {
+        println!();
+        println!(
+            "index: berth scan / berth-index on the shared images, in process unless named `berth scan`"
+        );
+        println!(
+            "reference: {GZIP_REFERENCE} (Distribution has no indexer); load average at start: {}",
+            index_result["load_average_at_start"].as_str().unwrap_or("")
+        );
+        for n in index_result["notes"].as_array().into_iter().flatten() {
+            println!("note: {}", n.as_str().unwrap_or(""));
+        }
+        print!(
+            "{}",
+            report::table_with(
+                &index_rows,
+                "gzip -d",
+                "berth/gzip",
+                "(↓ = lower is better; ratios are berth/gzip; MB = 10^6 bytes of compressed layer data)"
+            )
+        );
+    }
     if !failures.is_empty() {
         println!("\nFAILURES:");
         for f in &failures {
@@ -457,6 +582,7 @@ async fn run(args: Args) -> Result<()> {
         "rows": rows,
         "samples": { "berth": berth, "peer": peer },
         "failures": failures,
+        "index": index_result,
     });
     std::fs::write(&file, serde_json::to_vec_pretty(&doc)?)?;
     println!("\nresults: {}", file.display());

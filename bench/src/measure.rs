@@ -203,7 +203,7 @@ pub struct Stats {
 }
 
 /// User + system CPU seconds of this process so far.
-fn own_cpu_seconds() -> f64 {
+pub fn own_cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {

@@ -21,9 +21,10 @@ pub enum Target {
 }
 
 impl Target {
-    fn describe(self) -> String {
+    /// The target as printed; `reference` names what ratios compare with.
+    fn describe(self, reference: &str) -> String {
         match self {
-            Target::RatioAtLeast(r) => format!(">= {r}x peer"),
+            Target::RatioAtLeast(r) => format!(">= {r}x {reference}"),
             Target::BerthAtLeast(v) => format!(">= {v}"),
             Target::BerthBelow(v) => format!("< {v}"),
         }
@@ -129,6 +130,17 @@ fn num(v: Option<f64>) -> String {
 
 /// The comparison table as text.
 pub fn table(rows: &[Row]) -> String {
+    table_with(
+        rows,
+        "peer",
+        "berth/peer",
+        "(↓ = lower is better; ratios are always berth/peer)",
+    )
+}
+
+/// A table whose second column is another reference than the peer registry (`index`
+/// compares with gzip decompression); `ratio` heads the berth/reference column.
+pub fn table_with(rows: &[Row], reference: &str, ratio_head: &str, footer: &str) -> String {
     let mut s = String::new();
     let w = rows
         .iter()
@@ -139,7 +151,7 @@ pub fn table(rows: &[Row]) -> String {
     let _ = writeln!(
         s,
         "{:<w$}  {:<7} {:>10} {:>10} {:>11}  {:<16} verdict",
-        "measurement", "unit", "berth", "peer", "berth/peer", "target"
+        "measurement", "unit", "berth", reference, ratio_head, "target"
     );
     let _ = writeln!(s, "{}", "-".repeat(w + 68));
     for r in rows {
@@ -160,11 +172,11 @@ pub fn table(rows: &[Row]) -> String {
             num(r.berth),
             num(r.peer),
             ratio,
-            r.target.map(Target::describe).unwrap_or_default(),
+            r.target.map(|t| t.describe(reference)).unwrap_or_default(),
             r.verdict.unwrap_or("")
         );
     }
-    let _ = writeln!(s, "(↓ = lower is better; ratios are always berth/peer)");
+    let _ = writeln!(s, "{footer}");
     s
 }
 
