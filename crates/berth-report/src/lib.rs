@@ -26,6 +26,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod vulnerability;
+pub use vulnerability::{
+    CVSS_ENRICHMENT, CvssScore, EPSS_ENRICHMENT, KEV_ENRICHMENT, Vulnerability, VulnerabilityReport,
+};
+
 /// The states of Clair's indexer that a finished or failed report can be in.
 pub mod state {
     pub const INDEX_FINISHED: &str = "IndexFinished";
