@@ -672,7 +672,7 @@ fn cli(image: &Image, bin: &Path, s: &Settings, packages: usize, out: &mut Outco
     let cold_args: Vec<&std::ffi::OsStr> = vec![
         "scan".as_ref(),
         "--format".as_ref(),
-        "json".as_ref(),
+        "index".as_ref(),
         "--no-cache".as_ref(),
         "-o".as_ref(),
         json.as_os_str(),
@@ -681,7 +681,7 @@ fn cli(image: &Image, bin: &Path, s: &Settings, packages: usize, out: &mut Outco
     let warm_args: Vec<&std::ffi::OsStr> = vec![
         "scan".as_ref(),
         "--format".as_ref(),
-        "json".as_ref(),
+        "index".as_ref(),
         "--cache-dir".as_ref(),
         cache.as_os_str(),
         "-o".as_ref(),

@@ -6,8 +6,11 @@
 //! Repository names contain slashes, so `/v2/...` is routed by hand ([`route`]) from the
 //! raw, undecoded path: a percent-encoded `..` stays a literal that name validation rejects.
 //! Every `/v2` request passes [`auth::authorize`] first; `/v2/auth` is the token service.
+//! Clair v4's API (`/indexer/api/v1`, `/matcher/api/v1`) is in `clair`, behind Clair's
+//! pre-shared-key JWTs.
 
 mod auth;
+mod clair;
 mod error;
 mod headers;
 mod registry_api;
@@ -25,6 +28,7 @@ use axum::response::Response;
 use berth_access::{Access, Origin};
 use berth_registry::Registry;
 
+pub use clair::ClairAuth;
 pub use error::ApiError;
 
 /// HTTP-level settings.
@@ -35,6 +39,8 @@ pub struct ApiOptions {
     pub realm: Option<String>,
     /// Mark session cookies `Secure` (behind TLS).
     pub secure_cookies: bool,
+    /// Clair's PSK authentication; `None` refuses every Clair API request.
+    pub clair: Option<ClairAuth>,
 }
 
 /// Shared state of every handler.
@@ -75,6 +81,8 @@ async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
         token_api::dispatch(app, req).await
     } else if path == "/api/v1" || path.starts_with("/api/v1/") {
         rest::dispatch(app, req).await
+    } else if clair::is_clair_path(path) {
+        clair::dispatch(app, req).await
     } else {
         registry_api::dispatch(app, req).await
     }

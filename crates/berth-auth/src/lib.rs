@@ -22,6 +22,7 @@
 
 pub mod credentials;
 pub mod password;
+pub mod psk;
 pub mod refresh;
 pub mod scope;
 pub mod secret;
@@ -32,6 +33,7 @@ pub use credentials::{
     parse_bearer,
 };
 pub use password::{Argon2Params, PasswordError, PasswordHasher, Verdict};
+pub use psk::{PskClaims, PskError, sign_psk, verify_psk};
 pub use refresh::{RefreshError, RefreshGrant, RefreshToken};
 pub use scope::{AccessEntry, Action, ActionSet, Resource, Scope, ScopeError, parse_scopes};
 pub use secret::{Secret, SecretError, SecretHash, SecretKind};

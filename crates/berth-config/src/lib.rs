@@ -52,6 +52,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     pub auth: AuthConfig,
     pub scanner: ScannerConfig,
+    pub vulndb: VulnDbConfig,
+    pub clair: ClairConfig,
 }
 
 impl Default for Config {
@@ -66,6 +68,8 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             auth: AuthConfig::default(),
             scanner: ScannerConfig::default(),
+            vulndb: VulnDbConfig::default(),
+            clair: ClairConfig::default(),
         }
     }
 }
@@ -158,6 +162,8 @@ pub struct ScannerConfig {
     pub on_push: bool,
     /// Layers read at once per image; 0 means one per CPU core.
     pub threads: u32,
+    /// Images indexed at once by this node (each a worker taking jobs from the queue).
+    pub workers: u32,
 }
 
 impl Default for ScannerConfig {
@@ -165,7 +171,76 @@ impl Default for ScannerConfig {
         ScannerConfig {
             on_push: true,
             threads: 0,
+            workers: 2,
         }
+    }
+}
+
+/// The vulnerability database and the feeds it is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VulnDbConfig {
+    /// Download the feeds from their upstream URLs, each on its own schedule. Turn off on
+    /// machines without internet and load data with `berth vulndb import`.
+    pub update: bool,
+    /// Per-feed settings by feed name: point a default feed at a mirror, change its
+    /// interval, disable it, or add a feed (which then needs a `url`).
+    pub feeds: std::collections::BTreeMap<String, FeedConfig>,
+}
+
+impl Default for VulnDbConfig {
+    fn default() -> Self {
+        VulnDbConfig {
+            update: true,
+            feeds: Default::default(),
+        }
+    }
+}
+
+/// One feed's settings; empty fields keep the default feed's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    pub url: String,
+    /// A duration such as `6h`.
+    pub interval: String,
+    pub enabled: Option<bool>,
+}
+
+/// Clair v4's HTTP API (`/indexer/api/v1`, `/matcher/api/v1`), for tools written for Clair.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClairConfig {
+    /// The pre-shared key (base64, as in Clair's `auth.psk.key`) that signs the HS256 JWTs
+    /// clients send. Empty: the Clair API refuses every request.
+    #[serde(serialize_with = "redact")]
+    pub psk: String,
+    /// Accepted `iss` claims (Clair's `auth.psk.iss`).
+    pub issuers: Vec<String>,
+}
+
+impl Default for ClairConfig {
+    fn default() -> Self {
+        ClairConfig {
+            psk: String::new(),
+            issuers: vec!["quay".into(), "clairctl".into()],
+        }
+    }
+}
+
+impl std::fmt::Debug for ClairConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClairConfig")
+            .field(
+                "psk",
+                &if self.psk.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("issuers", &self.issuers)
+            .finish()
     }
 }
 
@@ -390,6 +465,31 @@ impl Config {
         let realm = &self.auth.realm;
         if !(realm.is_empty() || realm.starts_with("http://") || realm.starts_with("https://")) {
             return Err(key_err("auth.realm", "must be an http:// or https:// URL"));
+        }
+        if self.scanner.workers == 0 || self.scanner.workers > 64 {
+            return Err(key_err("scanner.workers", "must be between 1 and 64"));
+        }
+        for (name, feed) in &self.vulndb.feeds {
+            let key = format!("vulndb.feeds.{name}");
+            if !feed.interval.is_empty() {
+                humantime::parse_duration(&feed.interval)
+                    .map_err(|e| key_err(&format!("{key}.interval"), e.to_string()))?;
+            }
+            if !(feed.url.is_empty()
+                || feed.url.starts_with("http://")
+                || feed.url.starts_with("https://"))
+            {
+                return Err(key_err(&format!("{key}.url"), "must be an http(s) URL"));
+            }
+        }
+        if !self.clair.psk.is_empty() {
+            use base64::Engine as _;
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(self.clair.psk.trim())
+                .map_err(|_| key_err("clair.psk", "must be base64 (as Clair's auth.psk.key)"))?;
+            if key.len() < 16 {
+                return Err(key_err("clair.psk", "must decode to at least 16 bytes"));
+            }
         }
         Ok(())
     }

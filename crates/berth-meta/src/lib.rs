@@ -11,9 +11,11 @@
 pub mod identity;
 pub mod index;
 mod migrate;
+pub mod queue;
 mod sqlite;
 mod sqlite_identity;
 mod sqlite_index;
+mod sqlite_queue;
 
 use async_trait::async_trait;
 use berth_domain::{Digest, RepoName, Tag};
@@ -22,6 +24,7 @@ use bytes::Bytes;
 pub use identity::IdentityStore;
 pub use index::{IndexStore, StoredReport, Unindexed};
 pub use migrate::{MIGRATIONS, Migration};
+pub use queue::{JobStatus, ScanJob, ScanQueue, StoredSummary};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

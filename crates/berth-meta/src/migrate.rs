@@ -29,4 +29,9 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "index",
         sql: include_str!("migrations/0003_index.sql"),
     },
+    Migration {
+        version: 4,
+        name: "scan_queue",
+        sql: include_str!("migrations/0004_scan_queue.sql"),
+    },
 ];

@@ -7,6 +7,9 @@ use rusqlite::{OptionalExtension, params};
 use crate::index::{IndexStore, StoredReport, Unindexed};
 use crate::{MetaError, SqliteStore, now};
 
+/// A job that failed for good is offered again after a day (the blob store may be back).
+pub(crate) const FAILED_RETRY_SECS: i64 = 86_400;
+
 #[async_trait]
 impl IndexStore for SqliteStore {
     async fn layer_scan(
@@ -102,11 +105,13 @@ impl IndexStore for SqliteStore {
                  FROM manifests m
                  JOIN repositories r ON r.id = m.repo_id
                  LEFT JOIN index_reports ir ON ir.manifest = m.digest
-                 WHERE ir.manifest IS NULL OR ir.indexer <> ?1
+                 LEFT JOIN scan_jobs j ON j.manifest = m.digest AND j.indexer = ?1
+                 WHERE (ir.manifest IS NULL OR ir.indexer <> ?1)
+                   AND (j.manifest IS NULL OR (j.state = 'failed' AND j.updated_at < ?2))
                  GROUP BY m.digest, m.media_type
                  ORDER BY first",
             )?;
-            let rows = st.query_map(params![indexer], |r| {
+            let rows = st.query_map(params![indexer, now() - FAILED_RETRY_SECS], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,

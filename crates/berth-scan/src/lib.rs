@@ -29,13 +29,25 @@ use std::time::{Duration, Instant};
 use berth_blob::{BlobContent, BlobStore};
 use berth_domain::media_type as mt;
 use berth_domain::{Digest, RepoName};
-use berth_index::{Blobs, IndexError, Indexer, LayerCache, LayerRef, LayerScan, Quiet};
-use berth_meta::{IndexStore, MetaError, MetaStore};
+pub use berth_index::{Blobs, LayerRef};
+use berth_index::{IndexError, Indexer, LayerCache, LayerScan, Quiet};
+use berth_meta::{IndexStore, MetaError, MetaStore, ScanJob, ScanQueue};
 use berth_registry::ManifestListener;
 use berth_report::IndexReport;
+use berth_vulndb::VulnDb;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_util::io::{StreamReader, SyncIoBridge};
+
+mod feeds;
+mod remote;
+mod status;
+mod vulns;
+
+pub use feeds::{FeedOverride, FeedUpdater, Round, feed_specs};
+pub use remote::RemoteLayer;
+pub use status::{PlatformStatus, ScanStatus};
+pub use vulns::{Summary, VulnError};
 
 /// The manifests that describe one image (an index's children are indexed one by one).
 pub const IMAGE_MANIFEST_TYPES: [&str; 2] = [mt::OCI_MANIFEST, mt::DOCKER_MANIFEST];
@@ -44,14 +56,32 @@ const IMAGE_CONFIG_TYPES: [&str; 2] = [
     "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.container.image.v1+json",
 ];
-/// How long a machinery failure waits before the loop tries that image again.
-const RETRY_AFTER: Duration = Duration::from_secs(60);
-/// How often the loop looks for work when nobody woke it (other nodes' pushes, retries).
+/// Marks the error of a report for something that is not an image (an artifact): the
+/// status is "unsupported", not "failed".
+pub const UNSUPPORTED: &str = "unsupported: ";
+/// How long a worker holds a job before another worker or node may take it over.
+const LEASE_SECS: i64 = 600;
+/// Machinery failures (the blob store) are retried this many times, backing off.
+const MAX_ATTEMPTS: u32 = 6;
+/// How often the sweeper looks for work when nobody woke it (other nodes' pushes).
 const IDLE_POLL: Duration = Duration::from_secs(30);
+/// How often idle workers look for due jobs (retries whose backoff ended).
+const CLAIM_POLL: Duration = Duration::from_secs(5);
+
+/// 30 s, 1 min, 2 min, ... capped at an hour.
+fn retry_backoff(attempts: u32) -> Duration {
+    Duration::from_secs((30u64 << attempts.saturating_sub(1).min(7)).min(3600))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Everything the scanner needs from the metadata store.
-pub trait ScanStore: MetaStore + IndexStore {}
-impl<T: MetaStore + IndexStore> ScanStore for T {}
+pub trait ScanStore: MetaStore + IndexStore + ScanQueue {}
+impl<T: MetaStore + IndexStore + ScanQueue> ScanStore for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -68,16 +98,40 @@ pub enum ScanError {
     Task(String),
 }
 
+/// Settings of a node's scanner.
+#[derive(Clone)]
+pub struct ScanOptions {
+    /// Images indexed at once (each a worker taking jobs from the queue).
+    pub workers: usize,
+    /// The vulnerability database; `None` makes index reports only.
+    pub vulndb: Option<Arc<VulnDb>>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            workers: 2,
+            vulndb: None,
+        }
+    }
+}
+
 /// The scan-on-push service of one node.
 pub struct Scanner {
     store: Arc<dyn ScanStore>,
     blobs: Arc<dyn BlobStore>,
     indexer: Arc<Indexer>,
+    /// This node's name in job leases.
+    owner: String,
+    workers: usize,
+    /// Wakes the sweeper (a push happened).
     wake: Notify,
-    /// Per-manifest locks, so one image is never indexed twice at once.
+    /// Wakes the workers (jobs were queued).
+    work: Notify,
+    /// Per-manifest locks, so one image is never indexed twice at once on this node (the
+    /// queue's leases do the same across nodes).
     running: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
-    /// Images whose last attempt failed for a machinery reason, and when to try again.
-    retry: Mutex<HashMap<Digest, Instant>>,
+    pub(crate) vulns: vulns::Vulns,
 }
 
 impl Scanner {
@@ -85,14 +139,18 @@ impl Scanner {
         store: Arc<dyn ScanStore>,
         blobs: Arc<dyn BlobStore>,
         indexer: Indexer,
+        options: ScanOptions,
     ) -> Arc<Scanner> {
         Arc::new(Scanner {
             store,
             blobs,
             indexer: Arc::new(indexer),
+            owner: format!("node-{}", uuid::Uuid::new_v4()),
+            workers: options.workers.max(1),
             wake: Notify::new(),
+            work: Notify::new(),
             running: Mutex::new(HashMap::new()),
-            retry: Mutex::new(HashMap::new()),
+            vulns: vulns::Vulns::new(options.vulndb),
         })
     }
 
@@ -101,43 +159,105 @@ impl Scanner {
         self.indexer.key()
     }
 
-    /// The background loop: indexes every image manifest without a current report, then
-    /// sleeps until woken by a push (or [`IDLE_POLL`]). Runs until the task is dropped.
+    /// The background service: the sweeper (queues every image manifest without a current
+    /// report), the workers (index queued images) and the re-matcher (re-matches stored
+    /// reports when the vulnerability database changes). Runs until the task is dropped.
     pub async fn run(self: Arc<Self>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.clone().sweep());
+        for n in 0..self.workers {
+            tasks.spawn(self.clone().work_loop(n));
+        }
+        tasks.spawn(self.clone().rematch_loop());
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Queues what has no current report: at start, after every push, and every
+    /// [`IDLE_POLL`] (pushes through other nodes).
+    async fn sweep(self: Arc<Self>) {
         loop {
-            let skip: Vec<Digest> = {
-                let mut retry = self.retry.lock().unwrap_or_else(|p| p.into_inner());
-                let now = Instant::now();
-                retry.retain(|_, at| *at > now);
-                retry.keys().cloned().collect()
-            };
-            let batch = match self
+            match self
                 .store
-                .unindexed(self.key(), &IMAGE_MANIFEST_TYPES, &skip, 16)
+                .unindexed(self.key(), &IMAGE_MANIFEST_TYPES, &[], 500)
                 .await
             {
-                Ok(b) => b,
+                Ok(batch) if !batch.is_empty() => {
+                    let jobs: Vec<(Digest, RepoName)> =
+                        batch.into_iter().map(|u| (u.digest, u.repo)).collect();
+                    match self.store.enqueue_scans(&jobs, self.key()).await {
+                        Ok(n) if n > 0 => {
+                            tracing::debug!(queued = n, "scanner: queued images");
+                            self.work.notify_waiters();
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "scanner: cannot queue images"),
+                    }
+                    // Wake workers that are between claims too.
+                    self.work.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "scanner: cannot list unindexed manifests"),
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+
+    /// One worker: claims a job, indexes, matches, finishes or backs off.
+    async fn work_loop(self: Arc<Self>, n: usize) {
+        loop {
+            let claimed = match self.store.claim_scans(&self.owner, LEASE_SECS, 1).await {
+                Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(error = %e, "scanner: cannot list unindexed manifests");
+                    tracing::warn!(worker = n, error = %e, "scanner: cannot claim jobs");
                     Vec::new()
                 }
             };
-            if batch.is_empty() {
+            if claimed.is_empty() {
                 tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    () = self.work.notified() => {}
+                    () = tokio::time::sleep(CLAIM_POLL) => {}
                 }
                 continue;
             }
-            for item in batch {
-                if let Err(e) = self.index_one(&item.repo, &item.digest).await {
-                    tracing::warn!(manifest = %item.digest, repository = %item.repo, error = %e, "scanner: indexing failed; will retry");
-                    self.retry
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(item.digest, Instant::now() + RETRY_AFTER);
-                }
+            for job in claimed {
+                self.run_job(job).await;
             }
+        }
+    }
+
+    async fn run_job(&self, job: ScanJob) {
+        let outcome = self.index_one(&job.repo, &job.digest).await;
+        let result = match outcome {
+            Ok(report) => {
+                self.vulns
+                    .summarize(&*self.store, &job.digest, &report)
+                    .await;
+                self.store.finish_scan(&job.digest, &self.owner).await
+            }
+            // Deleted since it was queued, or not an image: nothing to do.
+            Err(ScanError::UnknownManifest(_) | ScanError::IsIndex(_)) => {
+                self.store.finish_scan(&job.digest, &self.owner).await
+            }
+            Err(e) => {
+                let give_up = job.attempts >= MAX_ATTEMPTS;
+                let delay = retry_backoff(job.attempts);
+                tracing::warn!(manifest = %job.digest, repository = %job.repo, attempt = job.attempts, give_up, error = %e, "scanner: indexing failed");
+                self.store
+                    .retry_scan(
+                        &job.digest,
+                        &self.owner,
+                        unix_now() + delay.as_secs() as i64,
+                        &e.to_string(),
+                        give_up,
+                    )
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(manifest = %job.digest, error = %e, "scanner: cannot update the job");
         }
     }
 
@@ -155,11 +275,48 @@ impl Scanner {
         }
     }
 
+    /// The stored index report of a manifest under the current key, whatever repository
+    /// holds it (Clair's API is not per repository).
+    pub async fn stored_report(&self, digest: &Digest) -> Result<Option<IndexReport>, ScanError> {
+        Ok(match self.store.index_report(digest).await? {
+            Some(r) if r.indexer == self.key() => serde_json::from_slice(&r.report).ok(),
+            _ => None,
+        })
+    }
+
+    /// Indexes a manifest that need not be in any repository (Clair's `POST index_report`):
+    /// its layers come from `blobs`.
+    pub async fn index_foreign(
+        &self,
+        digest: &Digest,
+        layers: Vec<LayerRef>,
+        blobs: Box<dyn Blobs + Send + Sync>,
+    ) -> Result<IndexReport, ScanError> {
+        if let Some(r) = self.stored_report(digest).await? {
+            return Ok(r);
+        }
+        let lock = self.lock_for(digest);
+        let _guard = lock.lock().await;
+        if let Some(r) = self.stored_report(digest).await? {
+            return Ok(r);
+        }
+        let report = self.run_indexer(digest, layers, blobs).await?;
+        self.put_report(digest, &report).await?;
+        Ok(report)
+    }
+
+    /// Forgets a manifest's index report (Clair's `DELETE index_report`).
+    pub async fn delete_report(&self, digest: &Digest) -> Result<bool, ScanError> {
+        Ok(self.store.delete_index_report(digest).await?)
+    }
+
+    fn lock_for(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.entry(digest.clone()).or_default().clone()
+    }
+
     async fn index_one(&self, repo: &RepoName, digest: &Digest) -> Result<IndexReport, ScanError> {
-        let lock = {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.entry(digest.clone()).or_default().clone()
-        };
+        let lock = self.lock_for(digest);
         let guard = lock.lock().await;
         let out = self.index_locked(repo, digest).await;
         drop(guard);
@@ -178,57 +335,68 @@ impl Scanner {
         let Some(stored) = self.store.manifest_by_digest(repo, digest).await? else {
             return Err(ScanError::UnknownManifest(digest.clone()));
         };
-        if let Some(r) = self.store.index_report(digest).await?
-            && r.indexer == self.key()
-            && let Ok(report) = serde_json::from_slice::<IndexReport>(&r.report)
-        {
+        if let Some(report) = self.stored_report(digest).await? {
             return Ok(report);
         }
-        let started = Instant::now();
-        let report = match image_layers(digest, &stored.content, &stored.media_type) {
-            Err(ScanError::IsIndex(d)) => return Err(ScanError::IsIndex(d)),
-            Err(e) => return Err(e),
-            Ok(Err(not_an_image)) => IndexReport::failed(digest.to_string(), not_an_image),
-            Ok(Ok(layers)) => {
-                let indexer = self.indexer.clone();
+        let report = match image_layers(digest, &stored.content, &stored.media_type)? {
+            Err(not_an_image) => IndexReport::failed(digest.to_string(), not_an_image),
+            Ok(layers) => {
                 let blobs = StoreBlobs {
                     blobs: self.blobs.clone(),
                     handle: Handle::current(),
                 };
-                let cache = StoreCache {
-                    store: self.store.clone(),
-                    handle: Handle::current(),
-                };
-                let d = digest.clone();
-                let result = tokio::task::spawn_blocking(move || {
-                    indexer.index(&d, &layers, &blobs, &cache, &Quiet)
-                })
-                .await
-                .map_err(|e| ScanError::Task(e.to_string()))?;
-                match result {
-                    Ok(done) => {
-                        tracing::info!(
-                            manifest = %digest,
-                            packages = done.report.packages.len(),
-                            layers_read = done.layers_read,
-                            layers_cached = done.layers_cached,
-                            bytes = done.bytes_read,
-                            skipped = done.skipped.len(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "indexed"
-                        );
-                        done.report
-                    }
-                    Err(e @ IndexError::Open { .. }) => return Err(ScanError::Io(e)),
-                    Err(e) => IndexReport::failed(digest.to_string(), e.to_string()),
-                }
+                self.run_indexer(digest, layers, Box::new(blobs)).await?
             }
         };
-        let bytes = serde_json::to_vec(&report).map_err(|e| ScanError::Task(e.to_string()))?;
+        self.put_report(digest, &report).await?;
+        Ok(report)
+    }
+
+    async fn put_report(&self, digest: &Digest, report: &IndexReport) -> Result<(), ScanError> {
+        let bytes = serde_json::to_vec(report).map_err(|e| ScanError::Task(e.to_string()))?;
         self.store
             .put_index_report(digest, self.key(), &report.state, bytes)
             .await?;
-        Ok(report)
+        Ok(())
+    }
+
+    /// Runs the indexer on blocking threads. Layer failures become a failed report (the
+    /// image's fault); failing to open a blob is an error (the machinery's), not stored.
+    async fn run_indexer(
+        &self,
+        digest: &Digest,
+        layers: Vec<LayerRef>,
+        blobs: Box<dyn Blobs + Send + Sync>,
+    ) -> Result<IndexReport, ScanError> {
+        let started = Instant::now();
+        let indexer = self.indexer.clone();
+        let cache = StoreCache {
+            store: self.store.clone(),
+            handle: Handle::current(),
+        };
+        let d = digest.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            indexer.index(&d, &layers, &*blobs, &cache, &Quiet)
+        })
+        .await
+        .map_err(|e| ScanError::Task(e.to_string()))?;
+        match result {
+            Ok(done) => {
+                tracing::info!(
+                    manifest = %digest,
+                    packages = done.report.packages.len(),
+                    layers_read = done.layers_read,
+                    layers_cached = done.layers_cached,
+                    bytes = done.bytes_read,
+                    skipped = done.skipped.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "indexed"
+                );
+                Ok(done.report)
+            }
+            Err(e @ IndexError::Open { .. }) => Err(ScanError::Io(e)),
+            Err(e) => Ok(IndexReport::failed(digest.to_string(), e.to_string())),
+        }
     }
 }
 
@@ -258,7 +426,7 @@ fn image_layers(
     let config = parsed.artifact_type.clone().unwrap_or_default();
     if !IMAGE_CONFIG_TYPES.contains(&config.as_str()) {
         return Ok(Err(format!(
-            "not a container image (artifact type {config}): nothing to index"
+            "{UNSUPPORTED}not a container image (artifact type {config}): nothing to index"
         )));
     }
     let layers = parsed

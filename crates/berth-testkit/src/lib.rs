@@ -243,7 +243,10 @@ impl BerthServer {
         // Every test server has the same first superuser unless a test sets its own; the
         // variables come first so a test's own settings win.
         cmd.env("BERTH_AUTH__INITIAL_ADMIN__USERNAME", ADMIN_USER)
-            .env("BERTH_AUTH__INITIAL_ADMIN__PASSWORD", ADMIN_PASSWORD);
+            .env("BERTH_AUTH__INITIAL_ADMIN__PASSWORD", ADMIN_PASSWORD)
+            // Tests run without internet: feeds come from `berth vulndb import` of the
+            // recorded data (a test that exercises the updater points it at a local server).
+            .env("BERTH_VULNDB__UPDATE", "false");
         cmd.arg("serve")
             .arg("--listen")
             .arg(self.addr())

@@ -6,6 +6,7 @@
 mod admin;
 mod scan;
 mod serve;
+mod vulndb;
 
 use std::path::PathBuf;
 
@@ -27,10 +28,10 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreArgs {
     /// YAML config file (keys can also be set with BERTH_* variables).
-    #[arg(long, short, env = "BERTH_CONFIG")]
+    #[arg(long, short, env = "BERTH_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Folder for the database, blobs and uploads [default: ./berth-data].
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -55,6 +56,13 @@ enum Command {
     /// Index an image (oci:DIR[:REF], docker-archive:FILE[:REF] or docker://HOST/REPO:TAG)
     /// and print its packages, its index report or an SBOM.
     Scan(scan::ScanArgs),
+    /// The vulnerability database: import (offline), export, update, status.
+    Vulndb {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        command: vulndb::VulndbCommand,
+    },
     /// Print the effective configuration (defaults, file and environment merged) as YAML-ish JSON.
     Config {
         #[command(flatten)]
@@ -102,7 +110,14 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             rt.block_on(admin::run(store, command))
         }
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => {
+            let code = scan::run(args)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
+        Command::Vulndb { store, command } => vulndb::run(store, command),
         Command::Config { store } => {
             let config = load_config(&store, None)?;
             println!("{}", serde_json::to_string_pretty(&config)?);

@@ -1,9 +1,15 @@
-//! `berth scan IMAGE`: index an image outside the server and print what it contains.
+//! `berth scan IMAGE`: index an image outside the server, match it against the
+//! vulnerability database of a data folder, and print what it contains and what affects it.
 //!
 //! IMAGE uses skopeo's transports (`oci:DIR[:REF]`, `docker-archive:FILE[:REF]`,
 //! `docker://HOST/REPO[:TAG|@DIGEST]`), resolved by `berth-source`; the indexing is the
 //! server's own (`berth-index`), with layer scans cached in a directory so scanning the next
-//! image built on the same base reads only its new layers.
+//! image built on the same base reads only its new layers; the matching is the server's own
+//! too (`berth-match`), against the database `berth vulndb import` put in `--data-dir`.
+//!
+//! As a CI gate: `--severity high --exit-code 1` fails the job when anything High or
+//! Critical is found, and fails it (exit 2) when there is no database to judge by, rather
+//! than passing an image nobody checked.
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -15,10 +21,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// One line per package.
+    /// One line per vulnerability found (per package when there is no database).
     Table,
-    /// The index report (Clair v4's JSON shape).
+    /// One line per package.
+    Packages,
+    /// The vulnerability report (Clair v4's JSON shape).
     Json,
+    /// The index report (Clair v4's JSON shape): packages only.
+    Index,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
     /// CycloneDX 1.5 JSON SBOM.
     Cyclonedx,
     /// SPDX 2.3 JSON SBOM.
@@ -49,7 +61,29 @@ pub struct ScanArgs {
     /// Write the output to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// The data folder whose vulnerability database is used (`berth vulndb import
+    /// --data-dir`) [default: the config's data_dir, ./berth-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// YAML config file (for data_dir).
+    #[arg(long, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Show (and gate on) only findings of this severity or worse: unknown, negligible,
+    /// low, medium, high, critical.
+    #[arg(long, default_value = "unknown", value_parser = parse_severity)]
+    pub severity: berth_advisory::Severity,
+    /// Exit with this code when a finding at or above --severity is shown.
+    #[arg(long)]
+    pub exit_code: Option<i32>,
 }
+
+fn parse_severity(s: &str) -> Result<berth_advisory::Severity, String> {
+    berth_advisory::Severity::parse(s)
+        .ok_or_else(|| "one of unknown, negligible, low, medium, high, critical".to_owned())
+}
+
+/// Exit code when a gate was asked for but there is nothing to judge by.
+pub const NO_DATABASE_EXIT: i32 = 2;
 
 /// Layer bytes from the image source.
 struct SourceBlobs<'a>(&'a dyn berth_source::ImageSource);
@@ -81,7 +115,8 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("berth/layers"))
 }
 
-pub fn run(args: ScanArgs) -> anyhow::Result<()> {
+/// Runs the scan; returns the process exit code (0, or --exit-code when the gate trips).
+pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let transport = berth_source::parse(&args.image)
         .with_context(|| format!("cannot read image reference {:?}", args.image))?;
     let mut opts = berth_source::Options {
@@ -155,9 +190,48 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     }
 
     let report = indexed.report;
-    let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
-        Format::Cyclonedx | Format::Spdx => {
+    let needs_vulns = matches!(args.format, Format::Table | Format::Json | Format::Sarif)
+        || args.exit_code.is_some();
+    let vulns = if needs_vulns {
+        vulnerabilities(&args, &report)?
+    } else {
+        None
+    };
+    if args.exit_code.is_some() && vulns.is_none() {
+        eprintln!(
+            "error: no vulnerability database in {}: cannot judge the image (run `berth vulndb import` or `berth vulndb update`)",
+            data_dir(&args)?.join("vulndb").display()
+        );
+        return Ok(NO_DATABASE_EXIT);
+    }
+    let opts = berth_present::Options {
+        min_severity: args.severity,
+        image: args.image.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        color: args.output.is_none() && io::stdout().is_terminal(),
+    };
+    let text = match (args.format, &vulns) {
+        (Format::Index, _) => serde_json::to_string_pretty(&report)? + "\n",
+        (Format::Json, Some(v)) => {
+            serde_json::to_string_pretty(&berth_present::json(v, &opts))? + "\n"
+        }
+        (Format::Sarif, Some(v)) => {
+            serde_json::to_string_pretty(&berth_present::sarif(v, &opts))? + "\n"
+        }
+        (Format::Json | Format::Sarif, None) => bail!(
+            "no vulnerability database in {}: run `berth vulndb import PATH` (offline) or `berth vulndb update`, or use --format index",
+            data_dir(&args)?.join("vulndb").display()
+        ),
+        (Format::Table, Some(v)) => berth_present::table(v, &opts),
+        (Format::Table, None) => {
+            eprintln!(
+                "warning: no vulnerability database in {}: listing packages only (run `berth vulndb import PATH` or `berth vulndb update`)",
+                data_dir(&args)?.join("vulndb").display()
+            );
+            table(&args.image, &report)
+        }
+        (Format::Packages, _) => table(&args.image, &report),
+        (Format::Cyclonedx | Format::Spdx, _) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
@@ -174,7 +248,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
             };
             serde_json::to_string_pretty(&doc)? + "\n"
         }
-        Format::Table => table(&args.image, &report),
     };
     match &args.output {
         Some(path) => std::fs::write(path, text)
@@ -189,7 +262,52 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    if let (Some(code), Some(v)) = (args.exit_code, &vulns)
+        && berth_present::worst(v, args.severity).is_some()
+    {
+        return Ok(code);
+    }
+    Ok(0)
+}
+
+fn data_dir(args: &ScanArgs) -> anyhow::Result<PathBuf> {
+    let store = crate::StoreArgs {
+        config: args.config.clone(),
+        data_dir: args.data_dir.clone(),
+    };
+    Ok(crate::load_config(&store, None)?.data_dir)
+}
+
+/// The vulnerability report of `report` against the data folder's database; `None` when
+/// the folder has no database.
+fn vulnerabilities(
+    args: &ScanArgs,
+    report: &IndexReport,
+) -> anyhow::Result<Option<berth_report::VulnerabilityReport>> {
+    let dir = data_dir(args)?.join("vulndb");
+    if !dir.join("current").exists() {
+        return Ok(None);
+    }
+    let db = berth_vulndb::VulnDb::open(&dir).with_context(|| {
+        format!(
+            "cannot open the vulnerability database in {}",
+            dir.display()
+        )
+    })?;
+    let Some(db) = db.current() else {
+        return Ok(None);
+    };
+    if !report.success {
+        bail!("the image could not be indexed: {}", report.err);
+    }
+    let (v, stats) = berth_match::match_report(report, &db);
+    if stats.incomparable > 0 {
+        eprintln!(
+            "warning: {} package/advisory pair(s) had versions that could not be compared",
+            stats.incomparable
+        );
+    }
+    Ok(Some(v))
 }
 
 fn short(digest: &str) -> &str {

@@ -70,11 +70,56 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.scanner.threads > 0 {
         indexer = indexer.threads(config.scanner.threads as usize);
     }
-    let scanner = berth_scan::Scanner::new(meta.clone(), blobs, indexer);
+    let vdir = crate::vulndb::vulndb_dir(&config);
+    let vulndb = Arc::new(
+        berth_vulndb::VulnDb::open(&vdir)
+            .with_context(|| format!("vulnerability database: cannot open {}", vdir.display()))?,
+    );
+    match vulndb.current() {
+        Some(db) => {
+            tracing::info!(vulndb = %db.header().id, advisories = db.header().advisories, "vulnerability database loaded")
+        }
+        None => {
+            tracing::warn!(dir = %vdir.display(), "no vulnerability database yet: images are indexed but not matched until `berth vulndb import` or an update")
+        }
+    }
+    let scanner = berth_scan::Scanner::new(
+        meta.clone(),
+        blobs,
+        indexer,
+        berth_scan::ScanOptions {
+            workers: config.scanner.workers as usize,
+            vulndb: Some(vulndb.clone()),
+        },
+    );
     if config.scanner.on_push {
         registry.set_listener(scanner.clone());
         tokio::spawn(scanner.clone().run());
+    } else {
+        tokio::spawn(scanner.clone().rematch_loop());
     }
+    if config.vulndb.update {
+        let updater = berth_scan::FeedUpdater::new(
+            vulndb.clone(),
+            crate::vulndb::feed_specs(&config)?,
+            berth_updater::Options::default(),
+        )
+        .context("vulnerability feeds: cannot start the updater")?;
+        tokio::spawn(Arc::new(updater).run(scanner.clone()));
+    } else {
+        tracing::info!("vulnerability feed updates are off (vulndb.update: false)");
+    }
+    let clair = if config.clair.psk.is_empty() {
+        None
+    } else {
+        use base64::Engine as _;
+        Some(berth_api::ClairAuth {
+            key: base64::engine::general_purpose::STANDARD
+                .decode(config.clair.psk.trim())
+                .context("config key `clair.psk`")?,
+            issuers: config.clair.issuers.clone(),
+        })
+    };
     let access = berth_access::Access::open(meta, access_config(&config)?)
         .await
         .context("cannot load the token signing keys")?;
@@ -124,6 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let options = berth_api::ApiOptions {
         realm: Some(config.auth.realm.clone()).filter(|r| !r.is_empty()),
         secure_cookies: config.auth.secure_cookies,
+        clair,
     };
     let app = berth_api::router(registry, access, Some(scanner), options);
     axum::serve(

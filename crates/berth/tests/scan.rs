@@ -20,6 +20,8 @@ fn berth(args: &[&str], cache: &Path) -> Output {
         .arg("scan")
         .args(args)
         .env("XDG_CACHE_HOME", cache)
+        // No vulnerability database here: these tests are about indexing.
+        .env("BERTH_DATA_DIR", cache.join("no-data"))
         .env_remove("BERTH_SCAN_CREDS")
         .output()
         .expect("run berth scan")
@@ -90,8 +92,9 @@ fn oci_layout_reports_tables_and_sboms() {
         return;
     };
     let cache = tempfile::tempdir().unwrap();
-    let json: Value = serde_json::from_str(&ok(berth(&["--format", "json", &image], cache.path())))
-        .expect("JSON report");
+    let json: Value =
+        serde_json::from_str(&ok(berth(&["--format", "index", &image], cache.path())))
+            .expect("JSON report");
     assert_eq!(
         json["manifest_hash"],
         "sha256:b9de8d437be600eed70cc123e5b1ceaac776950eadfab26d47b3f72530f0d1c8"
@@ -181,7 +184,7 @@ fn every_transport_and_the_server_agree() {
     let scan_json = |args: &[&str]| -> Value {
         serde_json::from_str(&ok(berth(args, cache.path()))).expect("JSON report")
     };
-    let from_oci = scan_json(&["--format", "json", "--no-cache", &image]);
+    let from_oci = scan_json(&["--format", "index", "--no-cache", &image]);
     let expected = packages(&from_oci);
     assert!(expected.len() > 100);
 
@@ -195,7 +198,7 @@ fn every_transport_and_the_server_agree() {
     );
     let from_archive = scan_json(&[
         "--format",
-        "json",
+        "index",
         &format!("docker-archive:{}", archive.display()),
     ]);
     let strip =
@@ -217,7 +220,7 @@ fn every_transport_and_the_server_agree() {
     );
     let from_registry = scan_json(&[
         "--format",
-        "json",
+        "index",
         "--tls-verify=false",
         "--creds",
         &creds,

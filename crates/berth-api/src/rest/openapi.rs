@@ -475,6 +475,18 @@ pub(crate) fn schemas() -> Map<String, Value> {
             ),
         ),
         (
+            "SecurityInfo",
+            object(
+                &["status", "data"],
+                json!({
+                    "status": { "type": "string", "enum": ["queued", "scanned", "failed", "unsupported"] },
+                    "reason": string(),
+                    "data": { "type": ["object", "null"], "description": "Quay's `{\"Layer\": {\"Features\": [...]}}` once scanned." },
+                    "platforms": { "type": "array", "items": { "type": "object" } },
+                }),
+            ),
+        ),
+        (
             "Sbom",
             json!({
                 "type": "object",

@@ -68,6 +68,11 @@ const SBOM: &[QueryParam] = &[QueryParam {
     kind: "string",
     description: "`cyclonedx` (default) or `spdx`.",
 }];
+const SECURITY: &[QueryParam] = &[QueryParam {
+    name: "vulnerabilities",
+    kind: "boolean",
+    description: "Include each package's vulnerabilities (default false: packages only).",
+}];
 const REPO_LIST: &[QueryParam] = &[
     QueryParam {
         name: "namespace",
@@ -639,6 +644,14 @@ fn table() -> Vec<Route> {
         )
         .query(SBOM)
         .ok("Sbom"),
+        r(
+            Get,
+            "/api/v1/repository/{repository}/manifest/{manifestref}/security",
+            "The image's scan status and, once scanned, its packages and their vulnerabilities in Quay's security-scan shape (an index: per platform)",
+            h!(security::security),
+        )
+        .query(SECURITY)
+        .ok("SecurityInfo"),
         r(
             Get,
             "/api/v1/repository/{repository}/logs",
