@@ -63,6 +63,44 @@ fn container_of(name: &str) -> Container {
     }
 }
 
+/// The container of a file without a telling name, from its first bytes (and, for a
+/// compressed file, the first bytes inside): zip, tar (plain, gzip or zstd) or a single
+/// compressed document.
+fn sniff_container(path: &Path) -> std::io::Result<Container> {
+    const USTAR_AT: usize = 257;
+    let is_tar = |head: &[u8]| head.get(USTAR_AT..USTAR_AT + 5) == Some(b"ustar");
+    let mut head = Vec::with_capacity(512);
+    File::open(path)?.take(512).read_to_end(&mut head)?;
+    let inner = |codec: Codec| -> std::io::Result<Container> {
+        let file = BufReader::new(File::open(path)?);
+        let mut reader: Box<dyn Read> = match codec {
+            Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+            Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(file)?),
+            Codec::None => Box::new(file),
+        };
+        let mut inner = Vec::with_capacity(512);
+        // A broken stream is reported by the real walk, with its limits; here it only
+        // decides the container.
+        let _ = (&mut reader).take(512).read_to_end(&mut inner);
+        Ok(if is_tar(&inner) {
+            Container::Tar(codec)
+        } else {
+            Container::Single(codec)
+        })
+    };
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Ok(Container::Zip)
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        inner(Codec::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        inner(Codec::Zstd)
+    } else if is_tar(&head) {
+        Ok(Container::Tar(Codec::None))
+    } else {
+        Ok(Container::Plain)
+    }
+}
+
 /// Whether an entry may hold records, by name alone, so the rest is skipped unread.
 fn may_hold_records(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -168,7 +206,12 @@ impl<'a> Walker<'a> {
     /// One file on disk; `rel` is its path inside the feed folder (its name for a root).
     fn walk_file(&mut self, path: &Path, rel: &str, root: bool) -> Result<(), FeedError> {
         let label = path.display().to_string();
-        let container = container_of(rel);
+        let mut container = container_of(rel);
+        if root && matches!(container, Container::Plain) {
+            // A downloaded feed is stored under a fixed name (`data`, or a temporary name
+            // while it is validated): the bytes say what it is.
+            container = sniff_container(path).map_err(|e| Self::io_err(path, e))?;
+        }
         if !root
             && matches!(container, Container::Plain | Container::Single(_))
             && !may_hold_records(rel)

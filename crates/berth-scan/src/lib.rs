@@ -1,25 +1,33 @@
-//! Scan on push: every image stored in berth gets an index report, without anyone asking.
+//! Scan on push: every image stored in berth gets an index report and a vulnerability
+//! report, without anyone asking, and the vulnerability report stays current as advisories
+//! change.
 //!
 //! ```text
-//! manifest PUT ──> Registry ──ManifestListener──> Scanner::wake
-//!                                                  │
-//! Scanner::run (one loop per node)                 v
-//!   store.unindexed(key) ──> index_one ──> berth_index::Indexer (blocking threads)
-//!                               │            layers: blob store (streamed), cache: layer_scans
-//!                               └──> store.put_index_report
+//! manifest PUT ──> Registry ──ManifestListener──> sweeper (wake)
+//!   sweeper: store.unindexed(key) ──> store.enqueue_scans ──> scan_jobs (durable queue)
+//!   workers (scanner.workers per node): store.claim_scans (lease) ──> index_one
+//!       ──> berth_index::Indexer (blocking threads; layers streamed from the blob store,
+//!           layer scans cached in layer_scans) ──> store.put_index_report
+//!       ──> match against the vulnerability database ──> store.put_vuln_summary
+//!       ──> finish_scan, or retry_scan with backoff (give up after MAX_ATTEMPTS)
+//!   re-matcher: database build changed ──> every stored index report re-matched ──>
+//!       summaries updated, new findings logged (no layer is read again)
+//!   feed updater (feeds.rs): due feeds downloaded ──> database rebuilt ──> re-matcher
 //! ```
 //!
-//! - **The metadata store is the queue.** A manifest with no report under the current
-//!   indexer key *is* the work item; the listener only wakes the loop. A crash between the
-//!   push and the scan loses nothing (the loop finds the manifest at start), and a new
-//!   detector version re-indexes every stored image by itself.
-//! - **One image at a time per node**, each using every core for its layers: images finish
-//!   in push order and memory stays bounded by one image's layers in flight.
-//! - **Asked before it was scanned**, a report is made on the spot ([`Scanner::report`]),
-//!   with a per-manifest lock so the loop and a request never index the same image twice.
+//! - **The queue is durable and shared.** Jobs live in the metadata store with leases: a
+//!   crash between the push and the scan loses nothing (the sweeper re-finds any manifest
+//!   without a current report, at start and every half minute), several workers and several
+//!   nodes never index one image at once, and a dead worker's lease runs out for another to
+//!   take over. A new detector version re-indexes every stored image by itself.
+//! - **Asked before it was scanned**, an index report is made on the spot
+//!   ([`Scanner::report`]), under the same per-manifest lock as the workers.
 //! - **Failures are honest.** A layer that cannot be read as a layer (corrupt, hostile, over
-//!   a limit) gives a stored report in state `IndexError` with the reason; a failure of the
-//!   machinery (a blob the store cannot open) is not stored and is retried later.
+//!   a limit) gives a stored report in state `IndexError` with the reason (status
+//!   "failed"); an artifact gives one marked [`UNSUPPORTED`]; a failure of the machinery (a
+//!   blob the store cannot open) is not stored and is retried with backoff.
+//! - **Vulnerability reports are computed, not stored**: (index report, database build) ->
+//!   report is a pure function of milliseconds (`vulns.rs`).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
