@@ -118,6 +118,23 @@ impl FeedUpdater {
                 *parsed.lock().unwrap_or_else(|p| p.into_inner()) = Some(out);
                 Ok(())
             };
+            // A feed published under a dated name behind a pointer file (Red Hat's CSAF
+            // VEX archive) is resolved to today's name first.
+            let resolved;
+            let spec = if spec.url.ends_with("archive_latest.txt") {
+                match self.fetcher.resolve_pointer(spec) {
+                    Ok(s) => {
+                        resolved = s;
+                        &resolved
+                    }
+                    Err(e) => {
+                        round.failed.push((spec.name.clone(), e.to_string()));
+                        continue;
+                    }
+                }
+            } else {
+                spec
+            };
             match self.fetcher.update(self.db.feeds(), spec, &validate) {
                 Ok(Outcome::Updated { .. }) => {
                     if let Some(p) = parsed.into_inner().unwrap_or_else(|p| p.into_inner()) {
