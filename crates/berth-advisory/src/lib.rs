@@ -25,7 +25,7 @@ mod space;
 
 pub use cvss::{Cvss, cvss3_base_score};
 pub use severity::Severity;
-pub use space::{Space, VersionScheme};
+pub use space::{Space, VersionScheme, debian_release_of};
 
 use serde::{Deserialize, Serialize};
 

@@ -169,9 +169,13 @@ fn rpm_distribution(osv_base: &str) -> &'static str {
     }
 }
 
-/// Debian's release numbers by codename, for images whose os-release has no `VERSION_ID`.
-fn debian_release_of(codename: &str) -> Option<&'static str> {
+/// Debian's release numbers by codename: the tracker keys releases by codename, the model by
+/// number, and images without `VERSION_ID` (testing) only name their codename. `sid`
+/// (unstable) has no number and never matches.
+pub fn debian_release_of(codename: &str) -> Option<&'static str> {
     Some(match codename.trim() {
+        "jessie" => "8",
+        "stretch" => "9",
         "buster" => "10",
         "bullseye" => "11",
         "bookworm" => "12",

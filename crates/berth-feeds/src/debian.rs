@@ -36,21 +36,6 @@ struct Release {
     urgency: Option<String>,
 }
 
-/// Debian's release numbers, the model's key for a release; `sid` (unstable) has none and
-/// is skipped: an image never reports itself as sid with a number to match.
-fn release_number(codename: &str) -> Option<&'static str> {
-    Some(match codename {
-        "jessie" => "8",
-        "stretch" => "9",
-        "buster" => "10",
-        "bullseye" => "11",
-        "bookworm" => "12",
-        "trixie" => "13",
-        "forky" => "14",
-        _ => return None,
-    })
-}
-
 pub(crate) fn parse(ctx: &Ctx, bytes: &[u8], out: &mut Parsed) -> Result<(), FeedError> {
     let packages: BTreeMap<String, &RawValue> =
         serde_json::from_slice(bytes).map_err(|e| ctx.parse_error("Debian tracker JSON", e))?;
@@ -94,7 +79,7 @@ pub(crate) fn parse(ctx: &Ctx, bytes: &[u8], out: &mut Parsed) -> Result<(), Fee
                 adv.details = text::bounded(entry.description);
             }
             for (codename, rel) in entry.releases.unwrap_or_default() {
-                let Some(number) = release_number(codename.trim()) else {
+                let Some(number) = berth_advisory::debian_release_of(codename.trim()) else {
                     continue;
                 };
                 let events = match (rel.status.as_deref().map(str::trim), rel.fixed_version) {

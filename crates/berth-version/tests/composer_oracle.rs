@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use berth_version::Scheme;
-use common::{Rng, ask, pairs, sign};
+use common::{Rng, ask, pairs};
 
 const WORDS: &[&str] = &[
     "alpha", "beta", "RC", "rc", "a", "b", "p", "pl", "patch", "stable", "dev", "x", "x-dev",
@@ -53,28 +53,5 @@ fn composer_agrees_with_composer_semver() {
         ps.push((a.into(), b.into()));
     }
     let answers = ask(Command::new("php").arg("-r").arg(ORACLE), &ps);
-    let (mut compared, mut rejected) = (0, 0);
-    let mut bad = Vec::new();
-    for ((a, b), want) in ps.iter().zip(&answers) {
-        if want == "B" {
-            continue;
-        }
-        let got = Scheme::Composer.compare(a, b).map(sign).unwrap_or("E");
-        if want == "E" {
-            rejected += 1;
-        } else {
-            compared += 1;
-        }
-        if got != want {
-            bad.push(format!("{a:?} vs {b:?}: composer {want}, berth {got}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} disagreements, first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
-    );
-    assert!(compared >= 4000, "only {compared} pairs compared");
-    eprintln!("composer: {compared} pairs agree, {rejected} rejected by both");
+    common::assert_agree("composer", Scheme::Composer, &ps, &answers, &["B"], 4000);
 }

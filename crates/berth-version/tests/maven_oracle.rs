@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 
 use berth_version::Scheme;
-use common::{Rng, ask, pairs, sign};
+use common::{Rng, ask, pairs};
 
 const WORDS: &[&str] = &[
     "alpha",
@@ -75,21 +75,5 @@ fn maven_agrees_with_comparable_version() {
         ps.push((a.into(), b.into()));
     }
     let answers = ask(Command::new("java").arg("-cp").arg(JAR).arg(&src), &ps);
-    let mut compared = 0;
-    let mut bad = Vec::new();
-    for ((a, b), want) in ps.iter().zip(&answers) {
-        let got = Scheme::Maven.compare(a, b).map(sign).unwrap_or("E");
-        compared += 1;
-        if got != want {
-            bad.push(format!("{a:?} vs {b:?}: maven {want}, berth {got}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} disagreements, first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
-    );
-    assert!(compared >= 5000, "only {compared} pairs compared");
-    eprintln!("maven: {compared} pairs agree");
+    common::assert_agree("maven", Scheme::Maven, &ps, &answers, &[], 5000);
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use berth_version::{Scheme, npm};
-use common::{Rng, ask, sign};
+use common::{Rng, ask};
 
 fn node_modules() -> PathBuf {
     let dir = std::env::var_os("BERTH_NODE_MODULES")
@@ -180,27 +180,7 @@ fn semver_agrees_with_node_semver_compare() {
         ps.push((a, b));
     }
     let answers = node("compare", &ps);
-    let (mut compared, mut rejected) = (0, 0);
-    let mut bad = Vec::new();
-    for ((a, b), want) in ps.iter().zip(&answers) {
-        let got = Scheme::Semver.compare(a, b).map(sign).unwrap_or("E");
-        if want == "E" {
-            rejected += 1;
-        } else {
-            compared += 1;
-        }
-        if got != want {
-            bad.push(format!("{a:?} vs {b:?}: node {want}, berth {got}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} disagreements, first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
-    );
-    assert!(compared >= 2500, "only {compared} pairs compared");
-    eprintln!("semver: {compared} pairs agree, {rejected} rejected by both");
+    common::assert_agree("node", Scheme::Semver, &ps, &answers, &[], 2500);
 }
 
 #[test]

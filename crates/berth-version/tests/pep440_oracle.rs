@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use berth_version::Scheme;
-use common::{Rng, ask, pairs, sign};
+use common::{Rng, ask, pairs};
 
 const WORDS: &[&str] = &[
     "a",
@@ -95,25 +95,5 @@ fn pep440_agrees_with_packaging() {
     let mut rng = Rng::new(0x9e9);
     let ps = pairs(&mut rng, 5000, WORDS, SEPS, &real);
     let answers = ask(Command::new("python3").arg("-c").arg(ORACLE), &ps);
-    let (mut compared, mut rejected) = (0, 0);
-    let mut bad = Vec::new();
-    for ((a, b), want) in ps.iter().zip(&answers) {
-        let got = Scheme::Pep440.compare(a, b).map(sign).unwrap_or("E");
-        if want == "E" {
-            rejected += 1;
-        } else {
-            compared += 1;
-        }
-        if got != want {
-            bad.push(format!("{a:?} vs {b:?}: packaging {want}, berth {got}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} disagreements, first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
-    );
-    assert!(compared >= 5000, "only {compared} pairs compared");
-    eprintln!("pep440: {compared} pairs agree, {rejected} rejected by both");
+    common::assert_agree("packaging", Scheme::Pep440, &ps, &answers, &[], 5000);
 }

@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 
 use berth_version::Scheme;
-use common::{Rng, ask, pairs, sign};
+use common::{Rng, ask, pairs};
 
 const WORDS: &[&str] = &[
     "a", "b", "pre", "rc", "beta", "alpha", "x", "Z", "A", "-", "0", "00",
@@ -42,25 +42,5 @@ fn rubygems_agrees_with_gem_version() {
         ps.push((a.into(), b.into()));
     }
     let answers = ask(Command::new("ruby").arg("-e").arg(ORACLE), &ps);
-    let (mut compared, mut rejected) = (0, 0);
-    let mut bad = Vec::new();
-    for ((a, b), want) in ps.iter().zip(&answers) {
-        let got = Scheme::RubyGems.compare(a, b).map(sign).unwrap_or("E");
-        if want == "E" {
-            rejected += 1;
-        } else {
-            compared += 1;
-        }
-        if got != want {
-            bad.push(format!("{a:?} vs {b:?}: ruby {want}, berth {got}"));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} disagreements, first: {:#?}",
-        bad.len(),
-        &bad[..bad.len().min(20)]
-    );
-    assert!(compared >= 3000, "only {compared} pairs compared");
-    eprintln!("rubygems: {compared} pairs agree, {rejected} rejected by both");
+    common::assert_agree("ruby", Scheme::RubyGems, &ps, &answers, &[], 3000);
 }

@@ -247,3 +247,42 @@ pub fn debian_versions() -> Vec<String> {
     }
     out
 }
+
+/// Checks berth's order of every pair against the oracle's answer (`<`, `=`, `>`, or `E`
+/// for a version the oracle rejects, which berth must reject too), skipping answers in
+/// `skip` (pairs the oracle could not judge), and asserts that at least `min` pairs were
+/// compared. Prints the tally.
+pub fn assert_agree(
+    tool: &str,
+    scheme: berth_version::Scheme,
+    pairs: &[(String, String)],
+    answers: &[String],
+    skip: &[&str],
+    min: usize,
+) {
+    assert_eq!(answers.len(), pairs.len(), "{tool} answered every pair");
+    let (mut compared, mut rejected) = (0, 0);
+    let mut bad = Vec::new();
+    for ((a, b), want) in pairs.iter().zip(answers) {
+        if skip.contains(&want.as_str()) {
+            continue;
+        }
+        let got = scheme.compare(a, b).map(sign).unwrap_or("E");
+        if want == "E" {
+            rejected += 1;
+        } else {
+            compared += 1;
+        }
+        if got != want {
+            bad.push(format!("{a:?} vs {b:?}: {tool} {want}, berth {got}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} disagreements, first: {:#?}",
+        bad.len(),
+        &bad[..bad.len().min(20)]
+    );
+    assert!(compared >= min, "only {compared} pairs compared");
+    eprintln!("{tool}: {compared} pairs agree, {rejected} rejected by both");
+}
