@@ -228,6 +228,22 @@ fn fixed_of(affected: &Affected, scheme: Scheme, version: &str) -> String {
             ),
         }
     }
+    if best.is_none() {
+        // `>= 1.2.3` (the common shape of npm `patched_versions` and RustSec `patched`)
+        // names a version, which is what clients expect in fixed-in; anything else is
+        // shown as written.
+        for e in &exprs {
+            let v = e.strip_prefix(">=").map(str::trim).unwrap_or("");
+            let plain = !v.is_empty()
+                && !v.contains(|c: char| c.is_whitespace() || "|,<>=^~*".contains(c));
+            if plain
+                && scheme.compare(v, version).is_ok_and(|o| o == Ordering::Greater)
+                && best.is_none_or(|b| scheme.compare(v, b).is_ok_and(|o| o == Ordering::Less))
+            {
+                best = Some(v);
+            }
+        }
+    }
     match best {
         Some(b) => b.to_owned(),
         None => exprs.join(" || "),

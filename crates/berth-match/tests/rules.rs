@@ -340,6 +340,9 @@ fn ecosystem_range_syntax_npm_and_cargo() {
         let img = image("12", &[], &[("npm", "qs", v)]);
         assert_eq!(!findings(&img, &npm).is_empty(), hit, "qs {v}");
     }
+    // A plain `>=V` patch names the fixing version.
+    let img = image("12", &[], &[("npm", "qs", "4.0.5")]);
+    assert_eq!(findings(&img, &npm)[0].2, "4.1.1");
     let cargo = db(vec![adv(
         "RUSTSEC-1",
         vec![Affected {

@@ -25,11 +25,22 @@ use crate::{ScanError, Scanner};
 const CLAIR_LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// One layer of a Clair manifest.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RemoteLayer {
     pub digest: Digest,
     pub uri: String,
+    /// Usually a registry token: never printed.
     pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for RemoteLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteLayer")
+            .field("digest", &self.digest)
+            .field("uri", &berth_updater::redact_url(&self.uri))
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Scanner {

@@ -682,6 +682,24 @@ fn repo_ops() -> Vec<RepoOp> {
                 )
             },
         },
+        // Quay's security endpoint answers 200 whatever the scan status (the matrix image is
+        // queued, then failed): the role alone decides.
+        RepoOp {
+            method: M::GET,
+            route: "/api/v1/repository/{repository}/manifest/{manifestref}/security",
+            need: 'r',
+            ok: (200, 200),
+            build: |w, t, _| {
+                req(
+                    M::GET,
+                    p(
+                        t,
+                        &format!("/manifest/{}/security?vulnerabilities=true", w.image.digest),
+                    ),
+                    None,
+                )
+            },
+        },
         RepoOp {
             method: M::GET,
             route: "/api/v1/repository/{repository}/logs",
