@@ -234,10 +234,12 @@ fn fixed_of(affected: &Affected, scheme: Scheme, version: &str) -> String {
         // shown as written.
         for e in &exprs {
             let v = e.strip_prefix(">=").map(str::trim).unwrap_or("");
-            let plain = !v.is_empty()
-                && !v.contains(|c: char| c.is_whitespace() || "|,<>=^~*".contains(c));
+            let plain =
+                !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || "|,<>=^~*".contains(c));
             if plain
-                && scheme.compare(v, version).is_ok_and(|o| o == Ordering::Greater)
+                && scheme
+                    .compare(v, version)
+                    .is_ok_and(|o| o == Ordering::Greater)
                 && best.is_none_or(|b| scheme.compare(v, b).is_ok_and(|o| o == Ordering::Less))
             {
                 best = Some(v);
