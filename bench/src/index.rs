@@ -147,7 +147,7 @@ pub fn measure(images: &[Image], s: &Settings) -> Outcome {
 }
 
 /// Layer bytes from the image source, as `berth scan` reads them.
-struct SourceBlobs<'a>(&'a dyn ImageSource);
+pub(crate) struct SourceBlobs<'a>(pub(crate) &'a dyn ImageSource);
 
 impl Blobs for SourceBlobs<'_> {
     fn open(&self, layer: &LayerRef) -> io::Result<Box<dyn Read + Send + '_>> {
@@ -773,16 +773,16 @@ fn cli(image: &Image, bin: &Path, s: &Settings, packages: usize, out: &mut Outco
 }
 
 /// What one child run cost.
-struct ChildRun {
-    wall: Duration,
+pub(crate) struct ChildRun {
+    pub(crate) wall: Duration,
     /// `ru_maxrss` of the child from `wait4` (KiB).
-    max_rss_kib: u64,
+    pub(crate) max_rss_kib: u64,
     /// Highest `VmHWM` read from `/proc/PID/status` while it ran (KiB).
-    sampled_hwm_kib: u64,
+    pub(crate) sampled_hwm_kib: u64,
     /// The spawning helper's own peak RSS when it started the child (KiB): `ru_maxrss` of a
     /// child can never read below it (see [`rusage_helper`]).
-    floor_kib: u64,
-    cpu_s: f64,
+    pub(crate) floor_kib: u64,
+    pub(crate) cpu_s: f64,
 }
 
 /// The first argument that makes `berth-bench` run [`rusage_helper`] instead of the bench.
@@ -828,7 +828,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// `vfork`/`posix_spawn` that is the parent's), so the bench, holding tens of MiB after the
 /// in-process runs, would be the floor of every figure. The helper is a few MiB when it
 /// spawns `berth`, and reports that floor with the figures.
-fn run_child(bin: &Path, args: &[&std::ffi::OsStr], scratch: &Path) -> Result<ChildRun> {
+pub(crate) fn run_child(bin: &Path, args: &[&std::ffi::OsStr], scratch: &Path) -> Result<ChildRun> {
     use std::os::unix::process::CommandExt as _;
     let err_path = scratch.join("stderr.txt");
     let err = std::fs::File::create(&err_path)?;

@@ -6,7 +6,9 @@
 //! PASS/MISS. The machine's own limits (single-core SHA-256 and durable write rate) are
 //! measured too, since a durable upload cannot beat the slower of the two. The image indexer
 //! (`berth scan`, `--only index`) has no peer and is compared with gzip decompression of the
-//! same layers instead (`index.rs`). See `README.md`.
+//! same layers instead (`index.rs`). The vulnerability database and reports (`--only vulndb`)
+//! have no peer either (Distribution has no scanner): berth's figures against the issue's
+//! targets only (`vulndb.rs`). See `README.md`.
 //!
 //! Usage: `cargo run --release -p berth-bench -- [--quick] [--only NAME,...] [--peer-only]`.
 
@@ -18,6 +20,7 @@ mod measure;
 mod oci;
 mod report;
 mod server;
+mod vulndb;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +39,7 @@ use crate::server::{Kind, Server};
 const MEASUREMENTS: &[&str] = &[
     "limits",
     "index",
+    "vulndb",
     "upload",
     "download",
     "small",
@@ -49,14 +53,23 @@ const MEASUREMENTS: &[&str] = &[
 /// the image indexer (`berth scan`), whose reference is gzip decompression, not the peer.
 const OFFLINE: &[&str] = &["limits", "index"];
 
+/// Measurements that start berth servers of their own (fresh data folders, their own
+/// configuration) instead of running on the shared registry; berth only, no peer.
+const OWN_SERVERS: &[&str] = &["vulndb"];
+
+/// Whether a measurement runs on the registry the main loop starts for each kind.
+fn on_shared_registry(m: &str) -> bool {
+    !OFFLINE.contains(&m) && !OWN_SERVERS.contains(&m)
+}
+
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark berth against CNCF Distribution on this machine")]
 struct Args {
     /// Small sizes and short durations: the whole run takes under two minutes.
     #[arg(long)]
     quick: bool,
-    /// Run only these measurements (comma-separated): limits, index, upload, download,
-    /// small, manifest, auth, skopeo, concurrent.
+    /// Run only these measurements (comma-separated): limits, index, vulndb, upload,
+    /// download, small, manifest, auth, skopeo, concurrent.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Measure the peer only (while berth does not build).
@@ -138,6 +151,9 @@ async fn interrupted() {
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
 }
+
+/// What the `vulndb` figures are compared with: nothing.
+const NO_SCANNER: &str = "none: CNCF Distribution has no vulnerability scanner; berth's figures against the issue's targets";
 
 /// What the `index` figures are compared with.
 const GZIP_REFERENCE: &str = "single-threaded gzip decompression of the same layer blobs to a sink (flate2 + zlib-rs, as berth-layer), same run";
@@ -241,20 +257,21 @@ async fn run(args: Args) -> Result<()> {
     let peer_script = shared.join("peers/distribution.sh");
     let images = shared.join("images");
     let run_index = selected("index") && !args.peer_only;
-    if selected("skopeo") || run_index {
+    let run_vulndb = selected("vulndb") && !args.peer_only;
+    if selected("skopeo") || run_index || run_vulndb {
         measure::check_images(&images)?;
     }
     // Registries start only for the measurements that need one.
     let registries = MEASUREMENTS
         .iter()
-        .any(|m| !OFFLINE.contains(m) && selected(m));
+        .any(|m| on_shared_registry(m) && selected(m));
     let kinds: Vec<Kind> = match (registries, args.peer_only, args.berth_only) {
         (false, _, _) => vec![],
         (_, true, _) => vec![Kind::Peer],
         (_, _, true) => vec![Kind::Berth],
         _ => vec![Kind::Berth, Kind::Peer],
     };
-    let berth_bin = if kinds.contains(&Kind::Berth) || run_index {
+    let berth_bin = if kinds.contains(&Kind::Berth) || run_index || run_vulndb {
         Some(berth_binary(args.berth_bin.clone())?)
     } else {
         None
@@ -365,6 +382,60 @@ async fn run(args: Args) -> Result<()> {
         });
     }
 
+    let mut vulndb_result = serde_json::Value::Null;
+    let mut vulndb_rows = Vec::new();
+    if run_vulndb {
+        wait_idle(args.wait_idle).await;
+        let load = loadavg();
+        eprintln!("== vulndb == (load average {load})");
+        let t = Instant::now();
+        let settings = vulndb::Settings {
+            berth_bin: berth_bin.clone().expect("resolved above"),
+            vulndata: shared.join("vulndata"),
+            images: images.clone(),
+            work: work.clone(),
+            requests: if args.quick { 200 } else { 500 },
+            e2e_runs: if args.quick { 1 } else { 3 },
+            rematch_reports: 2_000,
+            keep: args.keep,
+        };
+        let limit = Duration::from_secs(900);
+        let out = match tokio::time::timeout(limit, vulndb::measure(&settings)).await {
+            Ok(out) => out,
+            Err(_) => vulndb::Outcome {
+                failures: vec![format!("did not finish within {} s", limit.as_secs())],
+                ..Default::default()
+            },
+        };
+        for s in &out.samples {
+            eprintln!(
+                "    {:<44} {:>10.3} {:<6} {}",
+                s.label.trim_start(),
+                s.value,
+                s.unit,
+                s.detail
+            );
+        }
+        for f in &out.failures {
+            eprintln!("  vulndb: FAILED: {f}");
+            failures.push(Failure {
+                registry: "berth",
+                measurement: "vulndb".into(),
+                error: f.clone(),
+            });
+        }
+        eprintln!("  vulndb: done in {:.1} s", t.elapsed().as_secs_f64());
+        vulndb_rows = report::rows(&out.samples, &[]);
+        vulndb_result = json!({
+            "load_average_at_start": load,
+            "reference": NO_SCANNER,
+            "rows": vulndb_rows,
+            "samples": { "berth": out.samples },
+            "notes": out.notes,
+            "failures": out.failures,
+        });
+    }
+
     let mut ctx = Ctx {
         pool,
         digests,
@@ -405,7 +476,7 @@ async fn run(args: Args) -> Result<()> {
         let mut uploaded = Vec::new();
         for &m in MEASUREMENTS
             .iter()
-            .filter(|m| !OFFLINE.contains(m) && selected(m))
+            .filter(|m| on_shared_registry(m) && selected(m))
         {
             if !srv.alive() {
                 failures.push(Failure {
@@ -551,6 +622,30 @@ async fn run(args: Args) -> Result<()> {
             )
         );
     }
+    if run_vulndb {
+        println!();
+        println!(
+            "vulndb: berth vulndb import (child process), berth serve (Clair matcher and Quay security endpoints, skopeo push), berth-match in process"
+        );
+        println!(
+            "reference: {NO_SCANNER}; load average at start: {}",
+            vulndb_result["load_average_at_start"]
+                .as_str()
+                .unwrap_or("")
+        );
+        for n in vulndb_result["notes"].as_array().into_iter().flatten() {
+            println!("note: {}", n.as_str().unwrap_or(""));
+        }
+        print!(
+            "{}",
+            report::table_with(
+                &vulndb_rows,
+                "peer",
+                "berth/peer",
+                "(↓ = lower is better; no peer figures: Distribution has no scanner; MB = 10^6 bytes)"
+            )
+        );
+    }
     if !failures.is_empty() {
         println!("\nFAILURES:");
         for f in &failures {
@@ -583,6 +678,7 @@ async fn run(args: Args) -> Result<()> {
         "samples": { "berth": berth, "peer": peer },
         "failures": failures,
         "index": index_result,
+        "vulndb": vulndb_result,
     });
     std::fs::write(&file, serde_json::to_vec_pretty(&doc)?)?;
     println!("\nresults: {}", file.display());

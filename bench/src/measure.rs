@@ -656,7 +656,7 @@ pub async fn manifest(ctx: &mut Ctx, srv: &Server, rec: &mut Recorder<'_>) -> Re
 }
 
 /// Runs skopeo with a time limit, failing with its output.
-async fn skopeo(args: &[&str]) -> Result<Duration> {
+pub(crate) async fn skopeo(args: &[&str]) -> Result<Duration> {
     let t = Instant::now();
     let mut cmd = tokio::process::Command::new("skopeo");
     cmd.arg("--insecure-policy").args(args).kill_on_drop(true);

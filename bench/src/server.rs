@@ -65,6 +65,15 @@ fn free_port() -> Result<u16> {
 impl Server {
     /// Starts `berth serve` on a free port with `data_dir`.
     pub async fn start_berth(bin: &Path, data_dir: PathBuf) -> Result<Server> {
+        Server::start_berth_env(bin, data_dir, &[]).await
+    }
+
+    /// [`Server::start_berth`] with extra `BERTH_*` variables (configuration keys).
+    pub async fn start_berth_env(
+        bin: &Path,
+        data_dir: PathBuf,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         std::fs::create_dir_all(&data_dir)?;
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let log = data_dir.with_extension("log");
@@ -72,6 +81,7 @@ impl Server {
         let child = Command::new(bin)
             .env("BERTH_AUTH__INITIAL_ADMIN__USERNAME", BENCH_USER)
             .env("BERTH_AUTH__INITIAL_ADMIN__PASSWORD", BENCH_PASSWORD)
+            .envs(env.iter().copied())
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
