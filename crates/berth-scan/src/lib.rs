@@ -303,14 +303,15 @@ impl Scanner {
         if let Some(r) = self.stored_report(digest).await? {
             return Ok(r);
         }
-        let lock = self.lock_for(digest);
-        let _guard = lock.lock().await;
-        if let Some(r) = self.stored_report(digest).await? {
-            return Ok(r);
-        }
-        let report = self.run_indexer(digest, layers, blobs).await?;
-        self.put_report(digest, &report).await?;
-        Ok(report)
+        self.locked(digest, async {
+            if let Some(r) = self.stored_report(digest).await? {
+                return Ok(r);
+            }
+            let report = self.run_indexer(digest, layers, blobs).await?;
+            self.put_report(digest, &report).await?;
+            Ok(report)
+        })
+        .await
     }
 
     /// Forgets a manifest's index report (Clair's `DELETE index_report`).
@@ -318,21 +319,25 @@ impl Scanner {
         Ok(self.store.delete_index_report(digest).await?)
     }
 
-    fn lock_for(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.entry(digest.clone()).or_default().clone()
-    }
-
-    async fn index_one(&self, repo: &RepoName, digest: &Digest) -> Result<IndexReport, ScanError> {
-        let lock = self.lock_for(digest);
+    /// Runs `work` holding the manifest's lock; the lock is forgotten when nobody else waits
+    /// for it, so the map holds only manifests being indexed.
+    async fn locked<T>(&self, digest: &Digest, work: impl Future<Output = T>) -> T {
+        let lock = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.entry(digest.clone()).or_default().clone()
+        };
         let guard = lock.lock().await;
-        let out = self.index_locked(repo, digest).await;
+        let out = work.await;
         drop(guard);
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if Arc::strong_count(&lock) <= 2 {
             running.remove(digest);
         }
         out
+    }
+
+    async fn index_one(&self, repo: &RepoName, digest: &Digest) -> Result<IndexReport, ScanError> {
+        self.locked(digest, self.index_locked(repo, digest)).await
     }
 
     async fn index_locked(

@@ -80,7 +80,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!(vulndb = %db.header().id, advisories = db.header().advisories, "vulnerability database loaded")
         }
         None => {
-            tracing::warn!(dir = %vdir.display(), "no vulnerability database yet: images are indexed but not matched until `berth vulndb import` or an update")
+            tracing::warn!(dir = %vdir.display(), "no vulnerability database yet: packages are reported but no vulnerabilities until `berth vulndb import` or an update")
         }
     }
     let scanner = berth_scan::Scanner::new(
