@@ -12,7 +12,7 @@
 //! than passing an image nobody checked.
 
 use std::io::{self, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use berth_index::{Blobs, DirCache, Indexer, LayerCache, LayerRef, NoCache, Progress};
@@ -192,15 +192,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let report = indexed.report;
     let needs_vulns = matches!(args.format, Format::Table | Format::Json | Format::Sarif)
         || args.exit_code.is_some();
+    let vulndb_dir = data_dir(&args)?.join("vulndb");
     let vulns = if needs_vulns {
-        vulnerabilities(&args, &report)?
+        vulnerabilities(&vulndb_dir, &report)?
     } else {
         None
     };
     if args.exit_code.is_some() && vulns.is_none() {
         eprintln!(
             "error: no vulnerability database in {}: cannot judge the image (run `berth vulndb import` or `berth vulndb update`)",
-            data_dir(&args)?.join("vulndb").display()
+            vulndb_dir.display()
         );
         return Ok(NO_DATABASE_EXIT);
     }
@@ -220,13 +221,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
         }
         (Format::Json | Format::Sarif, None) => bail!(
             "no vulnerability database in {}: run `berth vulndb import PATH` (offline) or `berth vulndb update`, or use --format index",
-            data_dir(&args)?.join("vulndb").display()
+            vulndb_dir.display()
         ),
         (Format::Table, Some(v)) => berth_present::table(v, &opts),
         (Format::Table, None) => {
             eprintln!(
                 "warning: no vulnerability database in {}: listing packages only (run `berth vulndb import PATH` or `berth vulndb update`)",
-                data_dir(&args)?.join("vulndb").display()
+                vulndb_dir.display()
             );
             table(&args.image, &report)
         }
@@ -281,14 +282,13 @@ fn data_dir(args: &ScanArgs) -> anyhow::Result<PathBuf> {
 /// The vulnerability report of `report` against the data folder's database; `None` when
 /// the folder has no database.
 fn vulnerabilities(
-    args: &ScanArgs,
+    dir: &Path,
     report: &IndexReport,
 ) -> anyhow::Result<Option<berth_report::VulnerabilityReport>> {
-    let dir = data_dir(args)?.join("vulndb");
     if !dir.join("current").exists() {
         return Ok(None);
     }
-    let db = berth_vulndb::VulnDb::open(&dir).with_context(|| {
+    let db = berth_vulndb::VulnDb::open(dir).with_context(|| {
         format!(
             "cannot open the vulnerability database in {}",
             dir.display()
